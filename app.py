@@ -1,0 +1,13 @@
+"""The Chalice app: wires S3 events to the pipeline. Logic lives in chalicelib/."""
+from chalice import Chalice
+
+from chalicelib.config import ingest_bucket_for_app
+from chalicelib.wiring import pipeline_from_environment
+
+app = Chalice(app_name="order-pipeline")
+
+
+@app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"], suffix=".csv")
+def on_csv_uploaded(event):
+    """A customers, orders or items file landed: process it, publish if the batch is complete."""
+    return pipeline_from_environment().process_object(event.bucket, event.key).as_dict()

@@ -1,0 +1,1 @@
+"""Library code of the order pipeline: everything the Chalice handlers call."""

@@ -1,0 +1,103 @@
+"""Settings of the pipeline, read from the environment.
+
+The names of every resource are stage environment variables in
+``.chalice/config.json``; that file is the one source of truth. Chalice sets
+them in the Lambda environment (and while it imports the app for a deploy);
+the sandbox scripts and tests read the same file through ``stage_environment``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from chalicelib.errors import ConfigurationError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
+DEFAULT_STAGE = "local"
+
+
+@dataclass(frozen=True)
+class Settings:
+    ingest_bucket: str
+    table_name: str
+    output_queue_name: str
+    dead_letter_queue_name: str
+    # Row items of one file are spread over this many partition keys, so that a
+    # large file's writes do not all land on one DynamoDB partition.
+    row_shards: int = 8
+    max_file_bytes: int = 1024 ** 3
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        missing = [name for name in _REQUIRED if not env.get(name)]
+        if missing:
+            raise ConfigurationError(
+                f"missing environment variable(s) {', '.join(missing)}: set them "
+                f"in the stage's environment_variables in {CHALICE_CONFIG}")
+        return cls(
+            ingest_bucket=env["INGEST_BUCKET"],
+            table_name=env["TABLE_NAME"],
+            output_queue_name=env["OUTPUT_QUEUE_NAME"],
+            dead_letter_queue_name=env["DEAD_LETTER_QUEUE_NAME"],
+            row_shards=_positive_int(env, "ROW_SHARDS", 8),
+            max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", 1024 ** 3),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+
+    @classmethod
+    def for_stage(cls, stage: str = DEFAULT_STAGE,
+                  overrides: Mapping[str, str] | None = None) -> "Settings":
+        """Settings as the stage's function sees them, for tools and tests."""
+        env = dict(stage_environment(stage))
+        env.update(overrides or {})
+        return cls.from_env(env)
+
+
+_REQUIRED = ("INGEST_BUCKET", "TABLE_NAME", "OUTPUT_QUEUE_NAME", "DEAD_LETTER_QUEUE_NAME")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+def stage_environment(stage: str = DEFAULT_STAGE, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:
+    """The environment variables Chalice gives the function in ``stage``."""
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"{config_path} not found: run from the project checkout") from exc
+    if stage not in config.get("stages", {}):
+        known = ", ".join(sorted(config.get("stages", {})))
+        raise ConfigurationError(f"stage {stage!r} is not in {config_path} (stages: {known})")
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def ingest_bucket_for_app() -> str:
+    """The bucket name ``@app.on_s3_event`` subscribes to.
+
+    Decorators run at import time. In Lambda and during ``chalice deploy`` the
+    stage's variables are already in the environment; elsewhere (the local event
+    runner, tests importing the app) fall back to the stage named by
+    ``CHALICE_STAGE``, ``local`` by default.
+    """
+    bucket = os.environ.get("INGEST_BUCKET")
+    if bucket:
+        return bucket
+    return stage_environment(os.environ.get("CHALICE_STAGE", DEFAULT_STAGE))["INGEST_BUCKET"]

@@ -1,0 +1,78 @@
+"""The one error hierarchy of the pipeline.
+
+Errors fall in two families, because they call for opposite reactions:
+
+* ``RejectedInputError``: the partner's input is wrong. Retrying cannot help, so
+  the handler records a report and returns; the message says what is wrong,
+  where (file, line, column) and what to do.
+* everything else (``PublishError``, AWS errors from botocore): the environment
+  failed. The handler raises, so Lambda (or the local event runner) retries and,
+  in the end, dead-letters the event: nothing is lost.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+
+class PipelineError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigurationError(PipelineError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file, located precisely."""
+
+    line: int
+    column: str
+    value: str
+    reason: str
+
+    def describe(self, file_name: str) -> str:
+        where = f"{file_name}, line {self.line}"
+        if self.column:
+            where += f", column {self.column!r}"
+        shown = f" (value {self.value!r})" if self.value else ""
+        return f"{where}: {self.reason}{shown}"
+
+
+class RejectedInputError(PipelineError):
+    """The input cannot be processed as it is; retrying will not help."""
+
+    def __init__(self, file_name: str, problems: Sequence[Problem],
+                 problem_count: int | None = None, hint: str = "") -> None:
+        self.file_name = file_name
+        self.problems = list(problems)
+        self.problem_count = len(self.problems) if problem_count is None else problem_count
+        self.hint = hint
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        shown = "; ".join(p.describe(self.file_name) for p in self.problems[:3])
+        more = self.problem_count - min(3, len(self.problems))
+        if more > 0:
+            shown += f"; and {more} more problem(s)"
+        text = f"{self.file_name} was rejected: {shown}."
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class UnknownObjectKeyError(RejectedInputError):
+    """The object key does not name a customers, orders or items file."""
+
+
+class InvalidFileError(RejectedInputError):
+    """The file's header, encoding, size or rows are invalid."""
+
+
+class PublishError(PipelineError):
+    """Messages could not be sent to the output queue, even after retries."""
+
+
+class MessageTooLargeError(PublishError):
+    """One customer message is larger than the queue accepts."""

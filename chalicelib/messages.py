@@ -1,0 +1,38 @@
+"""The JSON wire format of customer messages.
+
+Amounts are written as JSON numbers with their exact decimal digits (400.00),
+which ``json.dumps`` cannot do for ``Decimal``; hence this small writer.
+Readers should parse with ``parse_float=Decimal`` to keep them exact.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.model import CustomerMessage
+
+
+def _number(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_json(message: CustomerMessage) -> str:
+    orders = ", ".join(
+        '{"id": %s, "amount": %s, "item_ids": [%s]}'
+        % (_string(o.order_id), _number(o.amount), ", ".join(_string(i) for i in o.item_ids))
+        for o in message.orders)
+    return ('{"id": %s, "name": %s, "total_amount_spent": %s, "orders": [%s], '
+            '"batch_id": %s, "revision": %d}'
+            % (_string(message.customer_id), _string(message.name),
+               _number(message.total_amount_spent), orders,
+               _string(message.batch_id), message.revision))
+
+
+def from_json(body: str) -> dict[str, Any]:
+    """Parse a message body with exact decimals."""
+    return json.loads(body, parse_float=Decimal)

@@ -1,0 +1,192 @@
+"""Streaming CSV parsing and validation. Pure: bytes in, typed rows out.
+
+The input is an iterable of byte chunks (an S3 body read piece by piece), so a
+file is never held in memory whole. Rows are yielded as they are validated;
+after the first invalid row no more rows are yielded, but validation goes on to
+the end so that the error lists every problem (the first ``max_reported`` of
+them, and the total count). A file with any problem is rejected as a whole by
+raising ``InvalidFileError`` once the input is exhausted.
+
+Accepted: UTF-8 with or without a byte-order mark, LF or CRLF line ends, quoted
+fields, blank lines (skipped), required columns in any order. Extra columns are
+allowed and ignored, so partners can add columns without breaking the feed.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator
+
+from chalicelib.errors import InvalidFileError, Problem
+from chalicelib.model import Customer, Item, Order
+
+_BOM = b"\xef\xbb\xbf"
+_AMOUNT = re.compile(r"\d{1,15}(?:\.\d{1,2})?")
+MAX_ID_LENGTH = 200
+FIX_HINT = "Fix the rows listed and upload the file again under the same key."
+
+
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[str, ...]  # required columns; the first is the row's unique id
+    build: Callable[[list[str]], object]
+    amount_column: str | None = None
+
+
+SCHEMAS: dict[str, Schema] = {
+    "customers": Schema(("customer_id", "customer_name"),
+                        lambda v: Customer(v[0], v[1])),
+    "orders": Schema(("order_id", "customer_id", "amount"),
+                     lambda v: Order(v[0], v[1], Decimal(v[2])), amount_column="amount"),
+    "items": Schema(("item_id", "order_id"),
+                    lambda v: Item(v[0], v[1])),
+}
+
+
+class _ProblemLog:
+    def __init__(self, max_reported: int) -> None:
+        self.max_reported = max_reported
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def add(self, problem: Problem) -> None:
+        self.count += 1
+        if len(self.problems) < self.max_reported:
+            self.problems.append(problem)
+
+
+def decode_lines(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
+    """Text lines, each with its line end, from UTF-8 byte chunks (BOM dropped)."""
+    pending = b""
+    lines_before = 0
+    first = True
+    for chunk in chunks:
+        data = pending + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut:]
+        if first:
+            block, first = _strip_bom(block), False
+        yield from _split(_decode(block, lines_before, file_name))
+        lines_before += block.count(b"\n")
+    if pending:
+        if first:
+            pending = _strip_bom(pending)
+        yield from _split(_decode(pending, lines_before, file_name))
+
+
+def _strip_bom(block: bytes) -> bytes:
+    return block[len(_BOM):] if block.startswith(_BOM) else block
+
+
+def _decode(block: bytes, lines_before: int, file_name: str) -> str:
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = lines_before + block.count(b"\n", 0, exc.start) + 1
+        bad = block[exc.start:exc.end]
+        raise InvalidFileError(file_name, [Problem(
+            line=line, column="", value=bad.hex(" "),
+            reason="the file is not valid UTF-8 at this line")],
+            hint="Export the file as UTF-8 and upload it again.") from exc
+
+
+def _split(text: str) -> Iterator[str]:
+    # Split on "\n" only: csv needs the line end kept, and str.splitlines would
+    # also split on characters such as U+2028 that may appear inside a value.
+    start = 0
+    find = text.find
+    while True:
+        end = find("\n", start) + 1
+        if end == 0:
+            if start < len(text):
+                yield text[start:]
+            return
+        yield text[start:end]
+        start = end
+
+
+def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
+               max_reported: int = 1000) -> Iterator[object]:
+    """Yield the typed rows of a ``kind`` file; raise ``InvalidFileError`` at the end if any is bad."""
+    schema = SCHEMAS[kind]
+    reader = csv.reader(decode_lines(chunks, file_name), strict=True)
+    log = _ProblemLog(max_reported)
+    positions, width = _read_header(reader, schema, file_name)
+    id_pos = positions[0]
+    amount_pos = positions[schema.columns.index(schema.amount_column)] if schema.amount_column else -1
+    names = dict(zip(positions, schema.columns))
+    seen: dict[str, int] = {}
+    build = schema.build
+    try:
+        for fields in reader:
+            if len(fields) != width:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # a blank line
+                log.add(Problem(reader.line_num, "", ",".join(fields)[:100],
+                                f"expected {width} fields as in the header, found {len(fields)}"))
+                continue
+            line = reader.line_num
+            values = []
+            bad = False
+            for pos in positions:
+                value = fields[pos].strip()
+                if not value:
+                    log.add(Problem(line, names[pos], "", "the value is missing"))
+                    bad = True
+                elif pos == amount_pos and not _AMOUNT.fullmatch(value):
+                    log.add(Problem(line, names[pos], value,
+                                    "the amount must be a non-negative decimal number with "
+                                    "at most 2 decimal places, e.g. 250.00"))
+                    bad = True
+                elif len(value) > MAX_ID_LENGTH and pos != amount_pos:
+                    log.add(Problem(line, names[pos], value[:40] + "...",
+                                    f"the value is longer than {MAX_ID_LENGTH} characters"))
+                    bad = True
+                values.append(value)
+            row_id = values[0]
+            if row_id:
+                first_line = seen.setdefault(row_id, line)
+                if first_line != line:
+                    log.add(Problem(line, names[id_pos], row_id,
+                                    f"duplicate id: already used on line {first_line}"))
+                    bad = True
+            if not bad and not log.count:
+                yield build(values)
+    except csv.Error as exc:
+        log.add(Problem(reader.line_num, "", "", f"malformed CSV: {exc}"))
+    if log.count:
+        raise InvalidFileError(file_name, log.problems, log.count, hint=FIX_HINT)
+
+
+def _read_header(reader, schema: Schema, file_name: str) -> tuple[list[int], int]:
+    try:
+        header = next(reader)
+        while not any(cell.strip() for cell in header):
+            header = next(reader)
+    except StopIteration:
+        raise InvalidFileError(file_name, [Problem(
+            1, "", "", f"the file is empty: expected a header row {','.join(schema.columns)}")],
+            hint="Upload the file with its header row and data.") from None
+    except csv.Error as exc:
+        raise InvalidFileError(file_name, [Problem(reader.line_num, "", "", f"malformed CSV: {exc}")],
+                               hint=FIX_HINT) from exc
+    line = reader.line_num
+    names = [cell.strip().lower() for cell in header]
+    problems = []
+    for column in schema.columns:
+        if column not in names:
+            problems.append(Problem(line, column, "",
+                                    f"required column is missing from the header "
+                                    f"(found: {','.join(names)})"))
+        elif names.count(column) > 1:
+            problems.append(Problem(line, column, "", "the column appears more than once in the header"))
+    if problems:
+        raise InvalidFileError(file_name, problems,
+                               hint=f"The header must name the columns {','.join(schema.columns)} "
+                                    f"(any order; extra columns are ignored).")
+    return [names.index(column) for column in schema.columns], len(names)

@@ -1,0 +1,162 @@
+"""What happens when a CSV file lands in the ingest bucket.
+
+1. The key names the file's kind and batch; the object's ETag names its version.
+2. The rows are parsed and validated as they stream from S3 and written to that
+   version's row items. An invalid file is rejected as a whole: a report goes to
+   ``reports/<batch>/<file>.json`` and the batch waits for a corrected upload.
+3. The file record of the batch now points at this version.
+4. If the batch has an accepted file of every kind, one invocation claims the
+   next revision (a conditional write) and publishes one message per customer.
+
+Steps 2 and 3 are idempotent and step 4 is claimed once per set of file
+versions, so a re-delivered or retried event converges to the same result.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from chalicelib.aggregation import aggregate_batch
+from chalicelib.errors import InvalidFileError, Problem, RejectedInputError
+from chalicelib.keys import ObjectName, parse_object_key
+from chalicelib.parsing import parse_rows
+from chalicelib.publisher import SqsPublisher
+from chalicelib.reports import ReportWriter, rejection_report_key
+from chalicelib.store import ACCEPTED, PUBLISHED, REJECTED, BatchStore, FileRecord
+
+logger = logging.getLogger("order_pipeline")
+_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    """What one invocation did; returned by the handler and logged."""
+
+    key: str
+    status: str  # accepted | duplicate | rejected
+    batch_id: str = ""
+    kind: str = ""
+    rows: int = 0
+    waiting_for: list[str] = field(default_factory=list)
+    published_revision: int = 0
+    messages: int = 0
+    report_key: str = ""
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Pipeline:
+    def __init__(self, s3, store: BatchStore, publisher: SqsPublisher, reports: ReportWriter,
+                 max_file_bytes: int, now: Callable[[], str] = utc_now) -> None:
+        self._s3 = s3
+        self._store = store
+        self._publisher = publisher
+        self._reports = reports
+        self._max_file_bytes = max_file_bytes
+        self._now = now
+
+    def process_object(self, bucket: str, key: str) -> Outcome:
+        started = time.monotonic()
+        try:
+            name = parse_object_key(key)
+        except RejectedInputError as exc:
+            report_key = rejection_report_key(None, key.rsplit("/", 1)[-1])
+            self._reports.write_rejection(report_key, key, "", exc, self._now())
+            outcome = Outcome(key=key, status=REJECTED, report_key=report_key, error=str(exc))
+        else:
+            outcome = self._process_file(bucket, name)
+        logger.info("%s %s batch=%s kind=%s rows=%d published_revision=%d messages=%d %.0fms%s",
+                    outcome.key, outcome.status, outcome.batch_id, outcome.kind, outcome.rows,
+                    outcome.published_revision, outcome.messages,
+                    (time.monotonic() - started) * 1000,
+                    f" error={outcome.error}" if outcome.error else "")
+        return outcome
+
+    def _process_file(self, bucket: str, name: ObjectName) -> Outcome:
+        obj = self._s3.get_object(Bucket=bucket, Key=name.key)
+        etag = obj["ETag"].strip('"')
+        outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id, kind=name.kind)
+        current = self._store.read_batch(name.batch_id).files.get(name.kind)
+        if current and current.etag == etag and current.key == name.key:
+            # A re-delivered event or an identical re-upload: the rows are in already.
+            obj["Body"].close()
+            outcome.status, outcome.rows = "duplicate", current.rows
+            if current.status == REJECTED:
+                outcome.status, outcome.report_key = REJECTED, current.report_key
+                return outcome
+        else:
+            try:
+                outcome.rows = self._ingest(name, etag, obj)
+            except RejectedInputError as exc:
+                return self._reject(name, etag, exc, outcome)
+        # Always check completion, also for a duplicate: the invocation that
+        # recorded the file may have crashed before it published.
+        self._publish_if_complete(name.batch_id, outcome)
+        return outcome
+
+    def _ingest(self, name: ObjectName, etag: str, obj: dict) -> int:
+        size = obj["ContentLength"]
+        if size > self._max_file_bytes:
+            obj["Body"].close()
+            raise InvalidFileError(name.file_name, [Problem(
+                0, "", str(size), f"the file is {size} bytes, more than the limit of "
+                                  f"{self._max_file_bytes} bytes (MAX_FILE_BYTES)")],
+                hint="Split the file into smaller batches, or raise MAX_FILE_BYTES for the stage.")
+        rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name)
+        count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
+        self._store.record_file(name.batch_id, FileRecord(
+            kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
+            shards=self._store.shards, processed_at=self._now()))
+        return count
+
+    def _reject(self, name: ObjectName, etag: str, error: RejectedInputError,
+                outcome: Outcome) -> Outcome:
+        report_key = rejection_report_key(name.batch_id, name.file_name)
+        now = self._now()
+        self._reports.write_rejection(report_key, name.key, etag, error, now)
+        self._store.record_file(name.batch_id, FileRecord(
+            kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
+            shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
+            report_key=report_key))
+        outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
+        return outcome
+
+    def _publish_if_complete(self, batch_id: str, outcome: Outcome) -> None:
+        state = self._store.read_batch(batch_id)
+        outcome.waiting_for = state.missing_kinds()
+        if outcome.waiting_for:
+            return
+        version_key = state.version_key()
+        publication = state.publication
+        if publication and publication.version_key == version_key:
+            if publication.state == PUBLISHED:
+                return
+            # Claimed but not marked published: its publisher failed part-way
+            # (or is still at work). Publishing again may repeat messages, which
+            # carry an idempotency key for that reason; it never loses them.
+            revision = publication.revision
+        else:
+            claimed = self._store.claim_publication(batch_id, version_key, self._now())
+            if claimed is None:
+                return  # another invocation claimed these versions and publishes them
+            revision = claimed.revision
+        aggregate = aggregate_batch(
+            batch_id, revision,
+            self._store.read_rows(batch_id, "customers", state.files["customers"]),
+            self._store.read_rows(batch_id, "orders", state.files["orders"]),
+            self._store.read_rows(batch_id, "items", state.files["items"]))
+        outcome.messages = self._publisher.publish(aggregate.messages)
+        now = self._now()
+        self._reports.write_batch_report(batch_id, revision, aggregate, now)
+        self._store.mark_published(batch_id, revision, outcome.messages, now)
+        outcome.published_revision = revision
+

@@ -1,0 +1,97 @@
+"""Sends customer messages to the output queue in batches."""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from typing import Callable, Iterable
+
+from chalicelib.errors import MessageTooLargeError, PublishError
+from chalicelib.messages import to_json
+from chalicelib.model import CustomerMessage
+
+_MAX_ENTRIES = 10  # SendMessageBatch takes at most 10 entries
+
+
+class SqsPublisher:
+    def __init__(self, client, queue_url: str, max_attempts: int = 6,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._size_limit: int | None = None
+        self._fifo = queue_url.endswith(".fifo")
+
+    def size_limit(self) -> int:
+        """The queue's own limit: AWS allows 1 MiB, but a queue can be set lower."""
+        if self._size_limit is None:
+            attributes = self._client.get_queue_attributes(
+                QueueUrl=self._queue_url, AttributeNames=["MaximumMessageSize"])["Attributes"]
+            self._size_limit = int(attributes["MaximumMessageSize"])
+        return self._size_limit
+
+    def publish(self, messages: Iterable[CustomerMessage]) -> int:
+        """Send every message; return the count. Raises ``PublishError`` if any cannot be sent."""
+        limit = self.size_limit()
+        entries: list[dict] = []
+        entries_bytes = 0
+        sent = 0
+        for message in messages:
+            entry = self._entry(message, len(entries))
+            size = _entry_size(entry)
+            if size > limit:
+                raise MessageTooLargeError(
+                    f"the message for customer {message.customer_id} of batch {message.batch_id} "
+                    f"is {size} bytes, more than the {limit} bytes the queue accepts")
+            if len(entries) == _MAX_ENTRIES or entries_bytes + size > limit:
+                sent += self._send(entries)
+                entries, entries_bytes = [], 0
+                entry["Id"] = "0"
+            entries.append(entry)
+            entries_bytes += size
+        if entries:
+            sent += self._send(entries)
+        return sent
+
+    def _entry(self, message: CustomerMessage, index: int) -> dict:
+        entry = {
+            "Id": str(index),
+            "MessageBody": to_json(message),
+            "MessageAttributes": {
+                "batch_id": {"DataType": "String", "StringValue": message.batch_id},
+                "customer_id": {"DataType": "String", "StringValue": message.customer_id},
+                "revision": {"DataType": "Number", "StringValue": str(message.revision)},
+                "idempotency_key": {"DataType": "String", "StringValue": message.idempotency_key},
+            },
+        }
+        if self._fifo:
+            entry["MessageGroupId"] = message.batch_id
+            entry["MessageDeduplicationId"] = hashlib.sha256(
+                message.idempotency_key.encode("utf-8")).hexdigest()
+        return entry
+
+    def _send(self, entries: list[dict]) -> int:
+        pending = entries
+        for attempt in range(self._max_attempts):
+            response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
+            failed = response.get("Failed", [])
+            if not failed:
+                return len(entries)
+            permanent = [f for f in failed if f.get("SenderFault")]
+            if permanent:
+                raise PublishError("the output queue refused message(s): " + "; ".join(
+                    f"{f.get('Code')}: {f.get('Message', '')}" for f in permanent))
+            retry_ids = {f["Id"] for f in failed}
+            pending = [e for e in pending if e["Id"] in retry_ids]
+            self._sleep(random.uniform(0, min(2.0, 0.1 * 2 ** attempt)))
+        raise PublishError(f"{len(pending)} message(s) could not be sent to {self._queue_url} "
+                           f"after {self._max_attempts} attempts")
+
+
+def _entry_size(entry: dict) -> int:
+    # SQS counts the body and every attribute's name, type and value.
+    size = len(entry["MessageBody"].encode("utf-8"))
+    for name, attribute in entry["MessageAttributes"].items():
+        size += len(name) + len(attribute["DataType"]) + len(attribute["StringValue"].encode("utf-8"))
+    return size

@@ -1,0 +1,228 @@
+"""The DynamoDB model: a batch's files, their rows, and its publication.
+
+One table, string keys ``pk`` / ``sk``:
+
+==========================================  ===============  ==========================
+pk                                          sk               what
+==========================================  ===============  ==========================
+``batch#<batch>``                           ``file#<kind>``  the file last processed for
+                                                             that kind: key, ETag, rows,
+                                                             accepted or rejected
+``batch#<batch>``                           ``publication``  revision, the file versions
+                                                             it was built from, state
+``rows#<batch>#<kind>#<etag>#<shard>``      row id           one input row
+==========================================  ===============  ==========================
+
+Rows are stored per file *version* (its ETag), never merged into totals, so
+processing a file twice writes the same items again (idempotent) and a changed
+upload lands beside the old one instead of adding to it. Totals are recomputed
+from the current versions when a batch is published. Each version's rows are
+spread over ``shards`` partition keys so large files do not heat one partition.
+Every read is a GetItem or a Query by partition key: there is no Scan.
+"""
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator
+
+from chalicelib.errors import PipelineError
+from chalicelib.keys import KINDS
+from chalicelib.model import Customer, Item, Order
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+PUBLISHING = "publishing"
+PUBLISHED = "published"
+_BATCH_WRITE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    kind: str
+    key: str
+    etag: str
+    status: str  # ACCEPTED or REJECTED
+    rows: int
+    shards: int
+    processed_at: str
+    problem_count: int = 0
+    report_key: str = ""
+
+
+@dataclass(frozen=True)
+class Publication:
+    revision: int
+    version_key: str
+    state: str  # PUBLISHING or PUBLISHED
+    claimed_at: str
+    published_at: str = ""
+    messages: int = 0
+
+
+@dataclass
+class BatchState:
+    batch_id: str
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    publication: Publication | None = None
+
+    def missing_kinds(self) -> list[str]:
+        return [k for k in KINDS if k not in self.files or self.files[k].status != ACCEPTED]
+
+    def version_key(self) -> str:
+        """Names the exact file versions a publication is built from."""
+        return ";".join(f"{k}={self.files[k].etag}" for k in KINDS)
+
+
+def _row_item(kind: str, row) -> dict:
+    if kind == "customers":
+        return {"sk": {"S": row.customer_id}, "name": {"S": row.name}}
+    if kind == "orders":
+        # The amount is kept as text: DynamoDB numbers drop trailing zeros (250.00 -> 250).
+        return {"sk": {"S": row.order_id}, "customer_id": {"S": row.customer_id},
+                "amount": {"S": str(row.amount)}}
+    return {"sk": {"S": row.item_id}, "order_id": {"S": row.order_id}}
+
+
+def _row_from_item(kind: str, item: dict):
+    if kind == "customers":
+        return Customer(item["sk"]["S"], item["name"]["S"])
+    if kind == "orders":
+        return Order(item["sk"]["S"], item["customer_id"]["S"], Decimal(item["amount"]["S"]))
+    return Item(item["sk"]["S"], item["order_id"]["S"])
+
+
+def shard_of(row_id: str, shards: int) -> int:
+    return zlib.crc32(row_id.encode("utf-8")) % shards
+
+
+class BatchStore:
+    def __init__(self, client, table_name: str, shards: int = 8, max_attempts: int = 8,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._table = table_name
+        self.shards = shards
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    # --- rows -----------------------------------------------------------------
+    def write_rows(self, batch_id: str, kind: str, version: str, rows: Iterable) -> int:
+        """Put every row of one file version; return how many were written."""
+        prefix = f"rows#{batch_id}#{kind}#{version}#"
+        pending: list[dict] = []
+        count = 0
+        for row in rows:
+            item = _row_item(kind, row)
+            item["pk"] = {"S": prefix + str(shard_of(item["sk"]["S"], self.shards))}
+            pending.append({"PutRequest": {"Item": item}})
+            count += 1
+            if len(pending) == _BATCH_WRITE_SIZE:
+                self._batch_write(pending)
+                pending = []
+        if pending:
+            self._batch_write(pending)
+        return count
+
+    def _batch_write(self, requests: list[dict]) -> None:
+        for attempt in range(self._max_attempts):
+            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            requests = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not requests:
+                return
+            # Full jitter: spreads the retries of concurrent writers apart.
+            self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+        raise PipelineError(f"DynamoDB left {len(requests)} write(s) unprocessed in table "
+                            f"{self._table} after {self._max_attempts} attempts")
+
+    def read_rows(self, batch_id: str, kind: str, record: FileRecord) -> Iterator:
+        """Every row of the file version ``record`` names, shard by shard."""
+        paginator = self._client.get_paginator("query")
+        for shard in range(record.shards):
+            pages = paginator.paginate(
+                TableName=self._table, ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"rows#{batch_id}#{kind}#{record.etag}#{shard}"}})
+            for page in pages:
+                for item in page["Items"]:
+                    yield _row_from_item(kind, item)
+
+    # --- files and publication ------------------------------------------------
+    def record_file(self, batch_id: str, record: FileRecord) -> None:
+        item = {
+            "pk": {"S": f"batch#{batch_id}"}, "sk": {"S": f"file#{record.kind}"},
+            "object_key": {"S": record.key}, "etag": {"S": record.etag},
+            "file_status": {"S": record.status}, "rows": {"N": str(record.rows)},
+            "shards": {"N": str(record.shards)}, "processed_at": {"S": record.processed_at},
+            "problem_count": {"N": str(record.problem_count)},
+        }
+        if record.report_key:
+            item["report_key"] = {"S": record.report_key}
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def read_batch(self, batch_id: str) -> BatchState:
+        state = BatchState(batch_id)
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+                TableName=self._table, ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"batch#{batch_id}"}}):
+            for item in page["Items"]:
+                sk = item["sk"]["S"]
+                if sk.startswith("file#"):
+                    record = FileRecord(
+                        kind=sk[len("file#"):], key=item["object_key"]["S"], etag=item["etag"]["S"],
+                        status=item["file_status"]["S"], rows=int(item["rows"]["N"]),
+                        shards=int(item["shards"]["N"]), processed_at=item["processed_at"]["S"],
+                        problem_count=int(item["problem_count"]["N"]),
+                        report_key=item.get("report_key", {}).get("S", ""))
+                    state.files[record.kind] = record
+                elif sk == "publication":
+                    state.publication = _publication_from_item(item)
+        return state
+
+    def claim_publication(self, batch_id: str, version_key: str, now: str) -> Publication | None:
+        """Take the next revision for ``version_key``; None if it is already taken.
+
+        The condition makes the claim exclusive: of two invocations that complete
+        the same batch at once, exactly one gets the revision.
+        """
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"batch#{batch_id}"}, "sk": {"S": "publication"}},
+                UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
+                                  "version_key = :vk, #state = :publishing, claimed_at = :now "
+                                  "REMOVE published_at, messages"),
+                ConditionExpression="attribute_not_exists(version_key) OR version_key <> :vk",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"},
+                                           ":vk": {"S": version_key}, ":now": {"S": now},
+                                           ":publishing": {"S": PUBLISHING}},
+                ReturnValues="ALL_NEW")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _publication_from_item(response["Attributes"])
+
+    def mark_published(self, batch_id: str, revision: int, messages: int, now: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"batch#{batch_id}"}, "sk": {"S": "publication"}},
+                UpdateExpression="SET #state = :published, published_at = :now, messages = :n",
+                ConditionExpression="revision = :rev",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":published": {"S": PUBLISHED}, ":now": {"S": now},
+                                           ":n": {"N": str(messages)}, ":rev": {"N": str(revision)}})
+        except self._client.exceptions.ConditionalCheckFailedException:
+            pass  # a newer revision was claimed meanwhile; its publisher records itself
+
+
+def _publication_from_item(item: dict) -> Publication:
+    return Publication(
+        revision=int(item["revision"]["N"]), version_key=item["version_key"]["S"],
+        state=item["state"]["S"], claimed_at=item["claimed_at"]["S"],
+        published_at=item.get("published_at", {}).get("S", ""),
+        messages=int(item.get("messages", {}).get("N", "0")))

@@ -1,0 +1,39 @@
+"""Builds the pipeline from the environment: settings, clients, queue URLs."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+from chalicelib import aws
+from chalicelib.config import Settings
+from chalicelib.pipeline import Pipeline
+from chalicelib.publisher import SqsPublisher
+from chalicelib.reports import ReportWriter
+from chalicelib.store import BatchStore
+
+
+def pipeline_from_environment() -> Pipeline:
+    """The pipeline for the current environment, built once per settings and endpoint."""
+    return _build(Settings.from_env(), os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@functools.lru_cache(maxsize=8)
+def _build(settings: Settings, endpoint: str | None) -> Pipeline:
+    logging.getLogger("order_pipeline").setLevel(settings.log_level)
+    sqs = aws.client("sqs")
+    # Queue URLs differ between AWS, LocalStack and moto: ask, never build them.
+    queue_url = sqs.get_queue_url(QueueName=settings.output_queue_name)["QueueUrl"]
+    s3 = aws.client("s3")
+    return Pipeline(
+        s3=s3,
+        store=BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
+        publisher=SqsPublisher(sqs, queue_url),
+        reports=ReportWriter(s3, settings.ingest_bucket),
+        max_file_bytes=settings.max_file_bytes,
+    )
+
+
+def clear_cache() -> None:
+    _build.cache_clear()
+    aws.clear_cache()
