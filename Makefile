@@ -1,0 +1,72 @@
+# Order pipeline: S3 -> Lambda (Chalice) -> DynamoDB -> SQS, runnable offline.
+# `make` (or `make help`) lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# Both `make local-up SANDBOX=embedded` and `SANDBOX=embedded make local-up` work.
+SANDBOX ?= auto
+SANDBOX_PORT ?= 4566
+STAGE ?= local
+export SANDBOX SANDBOX_PORT STAGE
+export AWS_DEFAULT_REGION ?= us-east-1
+export DISABLE_DEPRECATION_NOTICE := 1
+
+.PHONY: help venv check demo test test-unit test-functional test-e2e \
+        local-up local-down local-status local-env local-run clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+check: ## Fail fast if a tool the project needs is missing
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11+ is needed, found $$($(PYTHON) --version)" >&2; exit 1; }
+	@$(PYTHON) -c 'import venv' 2>/dev/null || { echo "error: the Python venv module is missing (Debian: apt-get install python3-venv)" >&2; exit 1; }
+
+venv: $(STAMP) ## Create .venv from the pinned requirements (done by every target that needs it)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt | check
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages
+	$(BIN)/python -m scripts.demo
+
+test: $(STAMP) ## Run every test tier: unit, functional, e2e
+	$(BIN)/python -m pytest tests
+
+test-unit: $(STAMP) ## Run the unit tests (pure functions, no I/O)
+	$(BIN)/python -m pytest tests/unit
+
+test-functional: $(STAMP) ## Run the functional tests (moto in-process, Chalice test client)
+	$(BIN)/python -m pytest tests/functional
+
+test-e2e: $(STAMP) ## Run the end-to-end tests (moto server, event runner, awslocal)
+	$(BIN)/python -m pytest tests/e2e
+
+local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded, SANDBOX_PORT=4566)
+	$(BIN)/python -m scripts.sandbox up
+
+local-down: $(STAMP) ## Stop everything local-up started
+	$(BIN)/python -m scripts.sandbox down
+
+local-status: $(STAMP) ## Say what runs where, and how many messages wait in each queue
+	$(BIN)/python -m scripts.sandbox status
+
+local-env: $(STAMP) ## Print the sandbox's settings as KEY=value lines, for eval
+	@$(BIN)/python -m scripts.sandbox env
+
+local-run: $(STAMP) ## Run the event runner in the foreground (breakpoint() works)
+	$(BIN)/python -m scripts.sandbox run
+
+clean: ## Stop the sandbox and remove .venv, .sandbox and caches
+	-@test -x $(BIN)/python && $(BIN)/python -m scripts.sandbox down
+	rm -rf $(VENV) .sandbox .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

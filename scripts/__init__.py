@@ -1,0 +1,1 @@
+"""Developer tooling: provisioning, the local sandbox, the event runner, the demo."""
