@@ -1,0 +1,71 @@
+"""The local event runner: S3 notifications to the app's handlers, retries, dead letters."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.pipeline import Pipeline
+from scripts.event_runner import EventRunner, events_queue_name, load_app, s3_events_of
+from scripts.provision import connect_bucket_to_queue
+from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
+
+
+@pytest.fixture
+def runner(sandbox):
+    app = load_app("local")
+    events_url = connect_bucket_to_queue(sandbox.s3, sandbox.sqs, sandbox.settings.ingest_bucket,
+                                         events_queue_name(sandbox.settings),
+                                         s3_events_of(app, sandbox.settings.ingest_bucket))
+    return EventRunner(app, sandbox.sqs, events_url, sandbox.resources.dead_letter_queue_url,
+                       max_attempts=3, sleep=lambda seconds: None)
+
+
+def drain(runner):
+    invocations = []
+    while batch := runner.poll_once(wait_seconds=0):
+        invocations.extend(batch)
+    return invocations
+
+
+def test_uploads_reach_the_handler_through_the_bucket_notification(sandbox, runner):
+    drain(runner)  # the s3:TestEvent sent when the notification was configured
+    for kind in ("items", "orders", "customers"):
+        sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                              Key=f"incoming/{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key="notes.txt", Body=b"x")
+
+    invocations = drain(runner)
+
+    assert [(i.key, i.ok) for i in invocations] == [
+        (f"incoming/{k}_{SAMPLE_BATCH}.csv", True) for k in ("items", "orders", "customers")]
+    assert invocations[-1].result["published_revision"] == 1
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+
+
+def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, runner, monkeypatch):
+    drain(runner)
+    attempts = []
+
+    def broken(self, bucket, key):
+        attempts.append(key)
+        raise RuntimeError("table is unreachable")
+
+    monkeypatch.setattr(Pipeline, "process_object", broken)
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                          Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
+
+    [invocation] = drain(runner)
+
+    assert not invocation.ok and len(attempts) == 3
+    [record] = [json.loads(body) for body in _bodies(sandbox, sandbox.resources.dead_letter_queue_url)]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorMessage"] == "RuntimeError: table is unreachable"
+    assert record["requestPayload"]["Records"][0]["s3"]["object"]["key"] == f"orders_{SAMPLE_BATCH}.csv"
+    assert sandbox.receive_all() == []  # errors never go to the output queue
+
+
+def _bodies(sandbox, url):
+    return [m["Body"] for m in sandbox.sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
