@@ -1,0 +1,107 @@
+"""End-to-end tier: the sandbox as a user starts it, on a port and folder the test owns."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_DIR
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class RunningSandbox:
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.base_env = {**os.environ, "SANDBOX": "embedded", "SANDBOX_PORT": str(port),
+                         "SANDBOX_DIR": str(directory), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            self.base_env.pop(name, None)
+        self.env: dict[str, str] = {}
+
+    def sandbox(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run([sys.executable, "-m", "scripts.sandbox", *args], self.base_env, check=check)
+
+    def load_env(self) -> None:
+        """What `eval "$(make -s local-env)"` gives a shell."""
+        output = self.sandbox("env").stdout
+        values = {}
+        for line in output.splitlines():
+            if "=" in line and not line.startswith("export "):
+                key, value = line.split("=", 1)
+                values[key] = shlex.split(value)[0] if value else ""
+        self.env = {**self.base_env, **values}
+
+    def awslocal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(["awslocal", *args], self.env, check=check)
+
+    def receive(self, count: int, timeout: float = 30) -> list[dict]:
+        """Read ``count`` messages off the output queue with awslocal, as the README says."""
+        from chalicelib.messages import from_json
+        bodies = []
+        deadline = time.monotonic() + timeout
+        while len(bodies) < count and time.monotonic() < deadline:
+            result = self.awslocal("sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
+                                   "--max-number-of-messages", "10", "--wait-time-seconds", "2")
+            for message in json.loads(result.stdout or "{}").get("Messages", []):
+                bodies.append(from_json(message["Body"]))
+                self.awslocal("sqs", "delete-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
+                              "--receipt-handle", message["ReceiptHandle"])
+        return bodies
+
+    def pids(self) -> tuple[int, int]:
+        state = json.loads((self.directory / "state.json").read_text())
+        return state["emulator_pid"], state["runner_pid"]
+
+
+def run(command: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}\n"
+                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not reaped by its parent) is not running
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def running_sandbox(tmp_path_factory):
+    sandbox = RunningSandbox(tmp_path_factory.mktemp("sandbox"), free_port())
+    sandbox.sandbox("up")
+    try:
+        sandbox.load_env()
+        yield sandbox
+    finally:
+        sandbox.sandbox("down", check=False)
+        if (sandbox.directory / "runner.log").exists():
+            print((sandbox.directory / "runner.log").read_text()[-5000:])
