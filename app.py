@@ -10,4 +10,4 @@ app = Chalice(app_name="order-pipeline")
 @app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"], suffix=".csv")
 def on_csv_uploaded(event):
     """A customers, orders or items file landed: process it, publish if the batch is complete."""
-    return pipeline_from_environment().process_object(event.bucket, event.key).as_dict()
+    return pipeline_from_environment().process_record(event.to_dict()["Records"][0]).as_dict()

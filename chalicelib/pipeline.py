@@ -19,13 +19,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
 from chalicelib.aggregation import aggregate_batch
 from chalicelib.errors import InvalidFileError, Problem, RejectedInputError
 from chalicelib.keys import ObjectName, parse_object_key
 from chalicelib.parsing import parse_rows
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key
-from chalicelib.store import ACCEPTED, PUBLISHED, REJECTED, BatchStore, FileRecord
+from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchStore, FileRecord,
+                              StaleEventError)
 
 logger = logging.getLogger("order_pipeline")
 _CHUNK_BYTES = 1024 * 1024
@@ -36,7 +41,7 @@ class Outcome:
     """What one invocation did; returned by the handler and logged."""
 
     key: str
-    status: str  # accepted | duplicate | rejected
+    status: str  # accepted | duplicate | rejected | superseded
     batch_id: str = ""
     kind: str = ""
     rows: int = 0
@@ -64,7 +69,14 @@ class Pipeline:
         self._max_file_bytes = max_file_bytes
         self._now = now
 
-    def process_object(self, bucket: str, key: str) -> Outcome:
+    def process_record(self, record: dict) -> Outcome:
+        """Handle one record of an S3 event (keys in events are URL-encoded)."""
+        obj = record["s3"]["object"]
+        return self.process_object(record["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
+                                   etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""))
+
+    def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "") -> Outcome:
+        """Process the object ``key``; with ``etag``, only if that is still its content."""
         started = time.monotonic()
         try:
             name = parse_object_key(key)
@@ -73,7 +85,7 @@ class Pipeline:
             self._reports.write_rejection(report_key, key, "", exc, self._now())
             outcome = Outcome(key=key, status=REJECTED, report_key=report_key, error=str(exc))
         else:
-            outcome = self._process_file(bucket, name)
+            outcome = self._process_file(bucket, name, etag.strip('"'), sequencer)
         logger.info("%s %s batch=%s kind=%s rows=%d published_revision=%d messages=%d %.0fms%s",
                     outcome.key, outcome.status, outcome.batch_id, outcome.kind, outcome.rows,
                     outcome.published_revision, outcome.messages,
@@ -81,10 +93,21 @@ class Pipeline:
                     f" error={outcome.error}" if outcome.error else "")
         return outcome
 
-    def _process_file(self, bucket: str, name: ObjectName) -> Outcome:
-        obj = self._s3.get_object(Bucket=bucket, Key=name.key)
-        etag = obj["ETag"].strip('"')
+    def _process_file(self, bucket: str, name: ObjectName, event_etag: str,
+                      sequencer: str) -> Outcome:
         outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id, kind=name.kind)
+        try:
+            # IfMatch: an event for content that has since been overwritten is
+            # superseded; the newer upload has an event of its own.
+            obj = self._s3.get_object(Bucket=bucket, Key=name.key,
+                                      **({"IfMatch": event_etag} if event_etag else {}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412", "NoSuchKey"):
+                raise
+            outcome.status = SUPERSEDED
+            outcome.error = f"the object changed or was deleted after this event ({exc.response['Error']['Code']})"
+            return outcome
+        etag = obj["ETag"].strip('"')
         current = self._store.read_batch(name.batch_id).files.get(name.kind)
         if current and current.etag == etag and current.key == name.key:
             # A re-delivered event or an identical re-upload: the rows are in already.
@@ -95,15 +118,18 @@ class Pipeline:
                 return outcome
         else:
             try:
-                outcome.rows = self._ingest(name, etag, obj)
+                outcome.rows = self._ingest(name, etag, sequencer, obj)
             except RejectedInputError as exc:
-                return self._reject(name, etag, exc, outcome)
+                return self._reject(name, etag, sequencer, exc, outcome)
+            except StaleEventError as exc:
+                outcome.status, outcome.error = SUPERSEDED, str(exc)
+                return outcome
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
         self._publish_if_complete(name.batch_id, outcome)
         return outcome
 
-    def _ingest(self, name: ObjectName, etag: str, obj: dict) -> int:
+    def _ingest(self, name: ObjectName, etag: str, sequencer: str, obj: dict) -> int:
         size = obj["ContentLength"]
         if size > self._max_file_bytes:
             obj["Body"].close()
@@ -115,10 +141,10 @@ class Pipeline:
         count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
         self._store.record_file(name.batch_id, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
-            shards=self._store.shards, processed_at=self._now()))
+            shards=self._store.shards, processed_at=self._now(), sequencer=sequencer))
         return count
 
-    def _reject(self, name: ObjectName, etag: str, error: RejectedInputError,
+    def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,
                 outcome: Outcome) -> Outcome:
         report_key = rejection_report_key(name.batch_id, name.file_name)
         now = self._now()
@@ -126,7 +152,7 @@ class Pipeline:
         self._store.record_file(name.batch_id, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
             shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
-            report_key=report_key))
+            report_key=report_key, sequencer=sequencer))
         outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
         return outcome
 

@@ -37,6 +37,7 @@ ACCEPTED = "accepted"
 REJECTED = "rejected"
 PUBLISHING = "publishing"
 PUBLISHED = "published"
+SUPERSEDED = "superseded"
 _BATCH_WRITE_SIZE = 25
 
 
@@ -51,6 +52,7 @@ class FileRecord:
     processed_at: str
     problem_count: int = 0
     report_key: str = ""
+    sequencer: str = ""  # of the S3 event that carried this version
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,15 @@ def _row_from_item(kind: str, item: dict):
     if kind == "orders":
         return Order(item["sk"]["S"], item["customer_id"]["S"], Decimal(item["amount"]["S"]))
     return Item(item["sk"]["S"], item["order_id"]["S"])
+
+
+class StaleEventError(PipelineError):
+    """A newer upload of the same file was recorded first; this event is out of date."""
+
+
+def sequencer_order(sequencer: str) -> str:
+    """S3 sequencers are hex numbers of varying length: pad them to compare as text."""
+    return sequencer.upper().rjust(64, "0") if sequencer else ""
 
 
 def shard_of(row_id: str, shards: int) -> int:
@@ -160,7 +171,21 @@ class BatchStore:
         }
         if record.report_key:
             item["report_key"] = {"S": record.report_key}
-        self._client.put_item(TableName=self._table, Item=item)
+        order = sequencer_order(record.sequencer)
+        item["sequencer"] = {"S": order}
+        # Newest wins: S3 may deliver the events of two quick uploads of one key
+        # out of order; an event older than the one recorded must not overwrite it.
+        # Sequencers only order events of one key, hence the key in the condition.
+        # (Emulators may send one constant sequencer: equal values are let through,
+        # and the IfMatch read has already dropped events for overwritten content.)
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=item,
+                ConditionExpression="attribute_not_exists(sequencer) OR sequencer <= :seq "
+                                    "OR object_key <> :key",
+                ExpressionAttributeValues={":seq": {"S": order}, ":key": {"S": record.key}})
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise StaleEventError(f"a newer upload of {record.key} was processed first") from exc
 
     def read_batch(self, batch_id: str) -> BatchState:
         state = BatchState(batch_id)
@@ -177,7 +202,8 @@ class BatchStore:
                         status=item["file_status"]["S"], rows=int(item["rows"]["N"]),
                         shards=int(item["shards"]["N"]), processed_at=item["processed_at"]["S"],
                         problem_count=int(item["problem_count"]["N"]),
-                        report_key=item.get("report_key", {}).get("S", ""))
+                        report_key=item.get("report_key", {}).get("S", ""),
+                        sequencer=item.get("sequencer", {}).get("S", ""))
                     state.files[record.kind] = record
                 elif sk == "publication":
                     state.publication = _publication_from_item(item)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote_plus
 
 import pytest
 from chalice.test import Client
@@ -19,6 +20,7 @@ class Sandbox:
     settings: Settings
     resources: Resources
     client: Client
+    sequence: int = 0x5B039F73C627CE8B
 
     @property
     def s3(self):
@@ -33,8 +35,19 @@ class Sandbox:
         self.s3.put_object(Bucket=self.settings.ingest_bucket, Key=key, Body=body)
         return self.deliver(key)
 
-    def deliver(self, key: str) -> dict:
-        event = self.client.events.generate_s3_event(bucket=self.settings.ingest_bucket, key=key)
+    def event_for(self, key: str) -> dict:
+        """The S3 event of the object's current content, as S3 would send it."""
+        event = self.client.events.generate_s3_event(bucket=self.settings.ingest_bucket,
+                                                     key=quote_plus(key, safe="/"))
+        head = self.s3.head_object(Bucket=self.settings.ingest_bucket, Key=key)
+        self.sequence += 1
+        event["Records"][0]["s3"]["object"].update(
+            eTag=head["ETag"].strip('"'), size=head["ContentLength"],
+            sequencer=f"{self.sequence:016X}")
+        return event
+
+    def deliver(self, key: str, event: dict | None = None) -> dict:
+        event = event or self.event_for(key)
         return self.client.lambda_.invoke("on_csv_uploaded", event).payload
 
     def receive_all(self, queue_url: str | None = None) -> list[dict]:

@@ -47,11 +47,11 @@ def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, r
     drain(runner)
     attempts = []
 
-    def broken(self, bucket, key):
-        attempts.append(key)
+    def broken(self, record):
+        attempts.append(record["s3"]["object"]["key"])
         raise RuntimeError("table is unreachable")
 
-    monkeypatch.setattr(Pipeline, "process_object", broken)
+    monkeypatch.setattr(Pipeline, "process_record", broken)
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                           Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
 

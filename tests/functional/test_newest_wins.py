@@ -1,0 +1,65 @@
+"""Re-uploads: the state always reflects the object's newest content."""
+from __future__ import annotations
+
+from chalicelib.store import BatchStore
+from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
+
+ORDERS_KEY = f"orders_{SAMPLE_BATCH}.csv"
+OLD_ORDERS = b"order_id,customer_id,amount\n1001,1,1.00\n"
+
+
+def complete_batch_without_orders(sandbox):
+    sandbox.upload(f"customers_{SAMPLE_BATCH}.csv", sample_bytes("customers"))
+    sandbox.upload(f"items_{SAMPLE_BATCH}.csv", sample_bytes("items"))
+
+
+def test_the_older_uploads_event_arriving_last_is_superseded(sandbox):
+    complete_batch_without_orders(sandbox)
+    bucket = sandbox.settings.ingest_bucket
+    sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
+    old_event = sandbox.event_for(ORDERS_KEY)
+    sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=sample_bytes("orders"))
+    new_event = sandbox.event_for(ORDERS_KEY)
+
+    first = sandbox.deliver(ORDERS_KEY, new_event)
+    late = sandbox.deliver(ORDERS_KEY, old_event)
+
+    assert first["published_revision"] == 1
+    assert late["status"] == "superseded"
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+
+
+def test_an_older_event_finishing_after_a_newer_one_does_not_overwrite_it(sandbox, monkeypatch):
+    complete_batch_without_orders(sandbox)
+    bucket = sandbox.settings.ingest_bucket
+    sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
+    old_event = sandbox.event_for(ORDERS_KEY)
+    real_write_rows = BatchStore.write_rows
+    raced = []
+
+    def write_rows_while_a_newer_upload_completes(self, batch_id, kind, version, rows):
+        count = real_write_rows(self, batch_id, kind, version, rows)
+        if not raced:  # the old event has read its content; now the new upload lands
+            raced.append(True)
+            sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=sample_bytes("orders"))
+            sandbox.deliver(ORDERS_KEY)
+        return count
+
+    monkeypatch.setattr(BatchStore, "write_rows", write_rows_while_a_newer_upload_completes)
+    late = sandbox.deliver(ORDERS_KEY, old_event)
+
+    assert late["status"] == "superseded"
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    again = sandbox.deliver(ORDERS_KEY)  # and the state still holds the newest version
+    assert again["status"] == "duplicate" and again["rows"] == 5
+
+
+def test_an_identical_reupload_changes_nothing_and_publishes_nothing(sandbox):
+    for kind in ("customers", "orders", "items"):
+        sandbox.upload(f"{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
+    sandbox.receive_all()
+
+    outcome = sandbox.upload(ORDERS_KEY, sample_bytes("orders"))
+
+    assert outcome["status"] == "duplicate" and outcome["published_revision"] == 0
+    assert sandbox.receive_all() == []
