@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
-        local-up local-down local-status local-env local-run clean
+        local-up local-down local-status local-env local-run status replay clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -65,6 +65,13 @@ local-env: $(STAMP) ## Print the sandbox's settings as KEY=value lines, for eval
 
 local-run: $(STAMP) ## Run the event runner in the foreground (breakpoint() works)
 	$(BIN)/python -m scripts.sandbox run
+
+status: $(STAMP) ## Show a batch: files, rejects, orphans, publication (BATCH=<id>)
+	@test -n "$(BATCH)" || { echo "error: name the batch, e.g. make status BATCH=20230828" >&2; exit 2; }
+	@$(BIN)/python -m scripts.status "$(BATCH)"
+
+replay: $(STAMP) ## Send dead-lettered events back through the handler (DRY_RUN=1 to list)
+	$(BIN)/python -m scripts.replay $(if $(DRY_RUN),--dry-run,)
 
 clean: ## Stop the sandbox and remove .venv, .sandbox and caches
 	-@test -x $(BIN)/python && $(BIN)/python -m scripts.sandbox down

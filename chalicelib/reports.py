@@ -62,6 +62,14 @@ class ReportWriter:
                 for i in aggregate.orphan_items[:limit]],
         })
 
+    def read(self, key: str) -> dict[str, Any] | None:
+        """A report, or None when there is none."""
+        try:
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
+
     def _put(self, key: str, document: dict[str, Any]) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key,
                                 Body=json.dumps(document, indent=2).encode("utf-8"),

@@ -34,6 +34,12 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     )
 
 
+def store_and_reports(settings: Settings) -> tuple[BatchStore, ReportWriter]:
+    """What reading a batch's status needs (no queue involved)."""
+    return (BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
+            ReportWriter(aws.client("s3"), settings.ingest_bucket))
+
+
 def clear_cache() -> None:
     _build.cache_clear()
     aws.clear_cache()

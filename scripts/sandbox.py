@@ -201,6 +201,8 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
     if state and pid_alive(state.emulator_pid, "moto.server") and endpoint_answers(state.endpoint):
+        # Provisioning again is harmless and puts back anything deleted by hand.
+        _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid)
         if not pid_alive(state.runner_pid, "scripts.event_runner"):
             state.runner_pid = start_runner(state)
             save_state(state)
@@ -313,10 +315,18 @@ def status() -> int:
     return 0 if emulator and runner else 1
 
 
-def print_env() -> int:
+def require_running() -> State | None:
+    """The running sandbox's state, or None after telling the user how to start it."""
     state = load_state()
     if state is None or not endpoint_answers(state.endpoint):
         print("The sandbox is not running: start it with `make local-up`.", file=sys.stderr)
+        return None
+    return state
+
+
+def print_env() -> int:
+    state = require_running()
+    if state is None:
         return 1
     lines = state.env_lines()
     for key, value in lines.items():
@@ -328,9 +338,8 @@ def print_env() -> int:
 
 def run_foreground(stage: str) -> int:
     from scripts import event_runner
-    state = load_state()
-    if state is None or not endpoint_answers(state.endpoint):
-        print("The sandbox is not running: start it with `make local-up`.", file=sys.stderr)
+    state = require_running()
+    if state is None:
         return 1
     if pid_alive(state.runner_pid, "scripts.event_runner"):
         # Two runners would compete for the same events: this one takes over.

@@ -69,3 +69,27 @@ def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, r
 def _bodies(sandbox, url):
     return [m["Body"] for m in sandbox.sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+
+
+def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox, runner, monkeypatch):
+    from scripts.replay import replay
+    drain(runner)
+    real = Pipeline.process_record
+    monkeypatch.setattr(Pipeline, "process_record", lambda self, record: 1 / 0)
+    for kind in ("customers", "orders", "items"):
+        sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                              Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
+    assert [i.ok for i in drain(runner)] == [False] * 3
+    dlq = sandbox.resources.dead_letter_queue_url
+    sandbox.sqs.send_message(QueueUrl=dlq, MessageBody='{"id": "1", "name": "a customer message"}')
+
+    still_broken = replay(runner, sandbox.sqs, dlq)
+    assert len(still_broken.failed_again) == 3 and still_broken.replayed == []
+
+    monkeypatch.setattr(Pipeline, "process_record", real)  # the cause is fixed
+    result = replay(runner, sandbox.sqs, dlq)
+
+    assert sorted(result.replayed) == sorted(f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
+    assert result.failed_again == [] and result.left_in_place == 1
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    assert [json.loads(b) for b in _bodies(sandbox, dlq)] == [{"id": "1", "name": "a customer message"}]

@@ -1,0 +1,47 @@
+"""What a person wants to know about one batch: files, rejects, orphans, publication."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.keys import KINDS
+from chalicelib.reports import ReportWriter, batch_report_key
+from chalicelib.store import REJECTED, BatchStore
+
+_PROBLEMS_SHOWN = 5
+
+
+def batch_status(store: BatchStore, reports: ReportWriter, batch_id: str) -> dict[str, Any]:
+    """The batch's status as plain data (the CLI prints it; an HTTP route can return it)."""
+    state = store.read_batch(batch_id)
+    files = []
+    for kind in KINDS:
+        record = state.files.get(kind)
+        if record is None:
+            files.append({"kind": kind, "outcome": "not received"})
+            continue
+        entry = {"kind": kind, "key": record.key, "etag": record.etag, "rows": record.rows,
+                 "outcome": record.status, "processed_at": record.processed_at}
+        if record.status == REJECTED:
+            report = reports.read(record.report_key) or {}
+            entry.update(report_key=record.report_key, problem_count=record.problem_count,
+                         problems=report.get("problems", [])[:_PROBLEMS_SHOWN],
+                         what_to_do=report.get("what_to_do", ""))
+        files.append(entry)
+    publication = state.publication
+    batch_report = reports.read(batch_report_key(batch_id)) if publication else None
+    return {
+        "batch_id": batch_id,
+        "known": bool(state.files),
+        "files": files,
+        "waiting_for": state.missing_kinds(),
+        "published": bool(publication and publication.state == "published"),
+        "revision": publication.revision if publication else 0,
+        "publication_state": publication.state if publication else "not published",
+        "published_at": publication.published_at if publication else "",
+        "messages": publication.messages if publication else 0,
+        "orphan_order_count": (batch_report or {}).get("orphan_order_count", 0),
+        "orphan_item_count": (batch_report or {}).get("orphan_item_count", 0),
+        "orphan_orders": (batch_report or {}).get("orphan_orders", [])[:_PROBLEMS_SHOWN],
+        "orphan_items": (batch_report or {}).get("orphan_items", [])[:_PROBLEMS_SHOWN],
+        "batch_report_key": batch_report_key(batch_id) if batch_report else "",
+    }
