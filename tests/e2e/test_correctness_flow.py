@@ -1,0 +1,77 @@
+"""Issue-3 key cases over HTTP: re-uploads, rejects, status and replay, as a user drives them."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import assert_sample_messages, sample_bytes
+from tests.e2e.conftest import run
+
+pytestmark = pytest.mark.e2e
+KINDS = ("customers", "orders", "items")
+
+
+def upload(sandbox, tmp_path, name: str, body: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(body)
+    sandbox.awslocal("s3", "cp", str(path), f"s3://{sandbox.env['INGEST_BUCKET']}/incoming/{name}")
+
+
+def make(sandbox, *args: str, check: bool = True):
+    return run(["make", "-s", *args], sandbox.base_env, check=check)
+
+
+def wait_for_status(sandbox, batch_id: str, text: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        output = make(sandbox, "status", f"BATCH={batch_id}", check=False).stdout
+        if text in output or time.monotonic() > deadline:
+            return output
+        time.sleep(0.3)
+
+
+def test_reuploads_publish_a_new_revision_only_when_the_content_changes(running_sandbox, tmp_path):
+    for kind in KINDS:
+        upload(running_sandbox, tmp_path, f"{kind}_reup.csv", sample_bytes(kind))
+    assert_sample_messages(running_sandbox.receive(3), "reup")
+
+    upload(running_sandbox, tmp_path, "orders_reup.csv", sample_bytes("orders"))  # identical
+    upload(running_sandbox, tmp_path, "orders_reup.csv",
+           sample_bytes("orders").replace(b"1002,1,150.00", b"1002,1,151.00"))
+
+    bodies = running_sandbox.receive(3)
+    assert {b["revision"] for b in bodies} == {2}
+    assert str({b["id"]: b for b in bodies}["1"]["total_amount_spent"]) == "401.00"
+    assert running_sandbox.receive(1, timeout=3) == []  # the identical upload published nothing
+    status = make(running_sandbox, "status", "BATCH=reup").stdout
+    assert "Publication: revision 2, published" in status
+
+
+def test_a_rejected_file_holds_the_batch_until_a_corrected_upload(running_sandbox, tmp_path):
+    upload(running_sandbox, tmp_path, "customers_fixme.csv", sample_bytes("customers"))
+    upload(running_sandbox, tmp_path, "items_fixme.csv", sample_bytes("items"))
+    upload(running_sandbox, tmp_path, "orders_fixme.csv", b"order_id,customer_id,amount\n1001,1,-250\n")
+
+    status = wait_for_status(running_sandbox, "fixme", "rejected")
+    assert "line 2, column amount" in status and "Waiting for: orders" in status
+
+    upload(running_sandbox, tmp_path, "orders_fixme.csv", sample_bytes("orders"))
+    assert_sample_messages(running_sandbox.receive(3), "fixme")
+
+
+def test_make_replay_recovers_events_that_failed_while_the_table_was_gone(running_sandbox, tmp_path):
+    running_sandbox.awslocal("dynamodb", "delete-table", "--table-name", running_sandbox.env["TABLE_NAME"])
+    for kind in KINDS:
+        upload(running_sandbox, tmp_path, f"{kind}_lost.csv", sample_bytes(kind))
+    deadline = time.monotonic() + 60
+    while "dead-letter queue:3 waiting" not in make(running_sandbox, "local-status").stdout:
+        assert time.monotonic() < deadline, "the failed events did not reach the dead-letter queue"
+        time.sleep(0.5)
+
+    make(running_sandbox, "local-up")  # provisions again: the table is back
+    replayed = make(running_sandbox, "replay").stdout
+
+    assert "Replayed 3 event(s)" in replayed
+    assert_sample_messages(running_sandbox.receive(3), "lost")
+    assert "dead-letter queue:0 waiting" in make(running_sandbox, "local-status").stdout
