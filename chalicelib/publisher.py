@@ -66,7 +66,9 @@ class SqsPublisher:
             },
         }
         if self._fifo:
-            entry["MessageGroupId"] = message.batch_id
+            # Grouped by customer: a customer's revisions stay in order, and
+            # different customers are delivered in parallel.
+            entry["MessageGroupId"] = message.customer_id
             entry["MessageDeduplicationId"] = hashlib.sha256(
                 message.idempotency_key.encode("utf-8")).hexdigest()
         return entry

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from chalicelib.config import Settings
+from chalicelib.errors import ConfigurationError
 
 # How often a consumer may fail a message before SQS moves it to the dead-letter queue.
 MAX_RECEIVE_COUNT = 5
@@ -25,6 +26,10 @@ class Resources:
 
 
 def provision(settings: Settings, s3, dynamodb, sqs) -> Resources:
+    if settings.output_queue_name.endswith(".fifo") != settings.dead_letter_queue_name.endswith(".fifo"):
+        raise ConfigurationError(
+            "OUTPUT_QUEUE_NAME and DEAD_LETTER_QUEUE_NAME must both end in .fifo or neither: "
+            "SQS requires the dead-letter queue of a FIFO queue to be FIFO too")
     ensure_bucket(s3, settings.ingest_bucket)
     ensure_table(dynamodb, settings.table_name)
     dlq_url = ensure_queue(sqs, settings.dead_letter_queue_name,
@@ -73,8 +78,9 @@ def ensure_table(dynamodb, table_name: str) -> None:
 
 def ensure_queue(sqs, name: str, attributes: dict[str, str]) -> str:
     # Created bare, then configured: CreateQueue fails on an existing queue whose
-    # attributes differ, SetQueueAttributes does not.
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    # attributes differ, SetQueueAttributes does not. FifoQueue can only be set here.
+    fifo = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+    url = sqs.create_queue(QueueName=name, Attributes=fifo)["QueueUrl"]
     if attributes:
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     return url
