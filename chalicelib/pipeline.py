@@ -109,13 +109,10 @@ class Pipeline:
             return outcome
         etag = obj["ETag"].strip('"')
         current = self._store.read_batch(name.batch_id).files.get(name.kind)
-        if current and current.etag == etag and current.key == name.key:
+        if current and current.etag == etag and current.key == name.key and current.status == ACCEPTED:
             # A re-delivered event or an identical re-upload: the rows are in already.
             obj["Body"].close()
             outcome.status, outcome.rows = "duplicate", current.rows
-            if current.status == REJECTED:
-                outcome.status, outcome.report_key = REJECTED, current.report_key
-                return outcome
         else:
             try:
                 outcome.rows = self._ingest(name, etag, sequencer, obj)
@@ -139,20 +136,29 @@ class Pipeline:
                 hint="Split the file into smaller batches, or raise MAX_FILE_BYTES for the stage.")
         rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name)
         count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
-        self._store.record_file(name.batch_id, FileRecord(
+        previous = self._store.record_file(name.batch_id, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
             shards=self._store.shards, processed_at=self._now(), sequencer=sequencer))
+        if previous is not None and previous.status == REJECTED:
+            # The corrected upload replaces the rejected one: its report is history.
+            self._reports.delete(previous.report_key)
         return count
 
     def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,
                 outcome: Outcome) -> Outcome:
         report_key = rejection_report_key(name.batch_id, name.file_name)
         now = self._now()
+        try:
+            self._store.record_file(name.batch_id, FileRecord(
+                kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
+                shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
+                report_key=report_key, sequencer=sequencer))
+        except StaleEventError as exc:
+            outcome.status, outcome.error = SUPERSEDED, str(exc)
+            return outcome
+        # Written after the record, so that a stale event leaves no report; a
+        # crash in between is repaired by the retry, which writes it again.
         self._reports.write_rejection(report_key, name.key, etag, error, now)
-        self._store.record_file(name.batch_id, FileRecord(
-            kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
-            shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
-            report_key=report_key, sequencer=sequencer))
         outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
         return outcome
 

@@ -70,6 +70,10 @@ class ReportWriter:
             return None
         return json.loads(body)
 
+    def delete(self, key: str) -> None:
+        if key:
+            self._client.delete_object(Bucket=self._bucket, Key=key)
+
     def _put(self, key: str, document: dict[str, Any]) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key,
                                 Body=json.dumps(document, indent=2).encode("utf-8"),

@@ -161,7 +161,8 @@ class BatchStore:
                     yield _row_from_item(kind, item)
 
     # --- files and publication ------------------------------------------------
-    def record_file(self, batch_id: str, record: FileRecord) -> None:
+    def record_file(self, batch_id: str, record: FileRecord) -> FileRecord | None:
+        """Make ``record`` the batch's current file of its kind; return the one it replaced."""
         item = {
             "pk": {"S": f"batch#{batch_id}"}, "sk": {"S": f"file#{record.kind}"},
             "object_key": {"S": record.key}, "etag": {"S": record.etag},
@@ -179,13 +180,15 @@ class BatchStore:
         # (Emulators may send one constant sequencer: equal values are let through,
         # and the IfMatch read has already dropped events for overwritten content.)
         try:
-            self._client.put_item(
-                TableName=self._table, Item=item,
+            response = self._client.put_item(
+                TableName=self._table, Item=item, ReturnValues="ALL_OLD",
                 ConditionExpression="attribute_not_exists(sequencer) OR sequencer <= :seq "
                                     "OR object_key <> :key",
                 ExpressionAttributeValues={":seq": {"S": order}, ":key": {"S": record.key}})
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             raise StaleEventError(f"a newer upload of {record.key} was processed first") from exc
+        old = response.get("Attributes")
+        return _file_record_from_item(old) if old else None
 
     def read_batch(self, batch_id: str) -> BatchState:
         state = BatchState(batch_id)
@@ -197,13 +200,7 @@ class BatchStore:
             for item in page["Items"]:
                 sk = item["sk"]["S"]
                 if sk.startswith("file#"):
-                    record = FileRecord(
-                        kind=sk[len("file#"):], key=item["object_key"]["S"], etag=item["etag"]["S"],
-                        status=item["file_status"]["S"], rows=int(item["rows"]["N"]),
-                        shards=int(item["shards"]["N"]), processed_at=item["processed_at"]["S"],
-                        problem_count=int(item["problem_count"]["N"]),
-                        report_key=item.get("report_key", {}).get("S", ""),
-                        sequencer=item.get("sequencer", {}).get("S", ""))
+                    record = _file_record_from_item(item)
                     state.files[record.kind] = record
                 elif sk == "publication":
                     state.publication = _publication_from_item(item)
@@ -244,6 +241,16 @@ class BatchStore:
                                            ":n": {"N": str(messages)}, ":rev": {"N": str(revision)}})
         except self._client.exceptions.ConditionalCheckFailedException:
             pass  # a newer revision was claimed meanwhile; its publisher records itself
+
+
+def _file_record_from_item(item: dict) -> FileRecord:
+    return FileRecord(
+        kind=item["sk"]["S"][len("file#"):], key=item["object_key"]["S"], etag=item["etag"]["S"],
+        status=item["file_status"]["S"], rows=int(item["rows"]["N"]),
+        shards=int(item["shards"]["N"]), processed_at=item["processed_at"]["S"],
+        problem_count=int(item["problem_count"]["N"]),
+        report_key=item.get("report_key", {}).get("S", ""),
+        sequencer=item.get("sequencer", {}).get("S", ""))
 
 
 def _publication_from_item(item: dict) -> Publication:

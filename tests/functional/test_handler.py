@@ -100,10 +100,15 @@ def test_an_invalid_file_is_rejected_with_a_report_and_the_batch_waits(sandbox):
     assert "upload the file again" in report["what_to_do"]
     assert sandbox.receive_all() == []  # nothing partial was published
 
+    again = sandbox.deliver(f"orders_{SAMPLE_BATCH}.csv")  # a re-delivery rewrites the report
+    assert again["status"] == "rejected" and again["report_key"] == outcome["report_key"]
+
     fixed = sandbox.upload(f"orders_{SAMPLE_BATCH}.csv", sample_bytes("orders"))
 
     assert fixed["published_revision"] == 1
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    listed = sandbox.s3.list_objects_v2(Bucket=sandbox.settings.ingest_bucket, Prefix="reports/")
+    assert [o["Key"] for o in listed["Contents"]] == [f"reports/{SAMPLE_BATCH}/batch.json"]
 
 
 def test_an_unknown_key_gets_a_report_and_touches_nothing_else(sandbox):
