@@ -178,12 +178,11 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _spawn(command: list[str], log_file: Path, env: dict[str, str]) -> int:
+def _spawn(command: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen:
     with open(log_file, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=PROJECT_DIR,
-                                   env=env, start_new_session=True)
-    return process.pid
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=PROJECT_DIR,
+                                env=env, start_new_session=True)
 
 
 def _runner_command(stage: str) -> list[str]:
@@ -192,7 +191,7 @@ def _runner_command(stage: str) -> list[str]:
 
 def start_runner(state: State) -> int:
     env = {**os.environ, **state.client_env, "PYTHONUNBUFFERED": "1"}
-    return _spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env)
+    return _spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env).pid
 
 
 def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = False) -> tuple[State, bool]:
@@ -225,15 +224,21 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
             f"another port: SANDBOX_PORT={port + 1} make local-up")
     endpoint = f"http://{HOST}:{port}"
     say(f"Starting the embedded emulator (moto server) on {endpoint} ...")
-    emulator_pid = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-                          sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"})
+    emulator = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+                      sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        _wait_for(endpoint, emulator_pid)
-        state = _provision(stage, mode, endpoint, port, emulator_pid)
+        _wait_for(endpoint, emulator)
+        state = _provision(stage, mode, endpoint, port, emulator.pid)
         state.runner_pid = start_runner(state)
         save_state(state)
     except BaseException:
-        stop_process(emulator_pid, "moto.server")
+        # This call started the emulator and holds its handle: stop it without
+        # second-guessing the pid, so that a failed start leaves nothing behind.
+        emulator.terminate()
+        try:
+            emulator.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
         raise
     say(f"Provisioned bucket {state.ingest_bucket}, table {state.table_name}, "
         f"queues {state.output_queue_url} and {state.dead_letter_queue_url}.")
@@ -241,13 +246,14 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     return state, True
 
 
-def _wait_for(endpoint: str, pid: int, timeout: float = 30) -> None:
+def _wait_for(endpoint: str, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if endpoint_answers(endpoint):
             return
-        if not pid_alive(pid, "moto.server"):
-            raise SandboxError(f"the emulator exited at start-up; see {sandbox_dir() / 'emulator.log'}")
+        if process.poll() is not None:
+            raise SandboxError(f"the emulator exited at start-up (code {process.returncode}); "
+                               f"see {sandbox_dir() / 'emulator.log'}")
         time.sleep(0.1)
     raise SandboxError(f"the emulator did not answer at {endpoint} within {timeout:.0f}s; "
                        f"see {sandbox_dir() / 'emulator.log'}")
