@@ -31,6 +31,7 @@ class Settings:
     row_shards: int = 8
     max_file_bytes: int = 1024 ** 3
     log_level: str = "INFO"
+    stage: str = DEFAULT_STAGE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -48,6 +49,7 @@ class Settings:
             row_shards=_positive_int(env, "ROW_SHARDS", 8),
             max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", 1024 ** 3),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            stage=env.get("STAGE") or DEFAULT_STAGE,
         )
 
     @classmethod

@@ -45,6 +45,14 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
+@dataclass
+class ParseStats:
+    """Counts a caller reads after parsing, for its summary log line and metrics."""
+
+    rows_read: int = 0      # data rows, blank lines not counted
+    rows_rejected: int = 0  # rows with at least one problem
+
+
 class _ProblemLog:
     def __init__(self, max_reported: int) -> None:
         self.max_reported = max_reported
@@ -111,8 +119,9 @@ def _split(text: str) -> Iterator[str]:
 
 
 def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
-               max_reported: int = 1000) -> Iterator[object]:
+               max_reported: int = 1000, stats: ParseStats | None = None) -> Iterator[object]:
     """Yield the typed rows of a ``kind`` file; raise ``InvalidFileError`` at the end if any is bad."""
+    stats = stats if stats is not None else ParseStats()
     schema = SCHEMAS[kind]
     reader = csv.reader(decode_lines(chunks, file_name), strict=True)
     log = _ProblemLog(max_reported)
@@ -127,9 +136,12 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
             if len(fields) != width:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line
+                stats.rows_read += 1
+                stats.rows_rejected += 1
                 log.add(Problem(reader.line_num, "", ",".join(fields)[:100],
                                 f"expected {width} fields as in the header, found {len(fields)}"))
                 continue
+            stats.rows_read += 1
             line = reader.line_num
             values = []
             bad = False
@@ -155,7 +167,9 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
                     log.add(Problem(line, names[id_pos], row_id,
                                     f"duplicate id: already used on line {first_line}"))
                     bad = True
-            if not bad and not log.count:
+            if bad:
+                stats.rows_rejected += 1
+            elif not log.count:
                 yield build(values)
     except csv.Error as exc:
         log.add(Problem(reader.line_num, "", "", f"malformed CSV: {exc}"))

@@ -13,7 +13,6 @@ versions, so a re-delivered or retried event converges to the same result.
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -26,13 +25,13 @@ from botocore.exceptions import ClientError
 from chalicelib.aggregation import aggregate_batch
 from chalicelib.errors import InvalidFileError, Problem, RejectedInputError
 from chalicelib.keys import ObjectName, parse_object_key
-from chalicelib.parsing import parse_rows
+from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key
+from chalicelib.telemetry import Telemetry, tracer
 from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchStore, FileRecord,
                               StaleEventError)
 
-logger = logging.getLogger("order_pipeline")
 _CHUNK_BYTES = 1024 * 1024
 
 
@@ -44,7 +43,10 @@ class Outcome:
     status: str  # accepted | duplicate | rejected | superseded
     batch_id: str = ""
     kind: str = ""
-    rows: int = 0
+    rows: int = 0           # rows of the file version now in the store
+    rows_read: int = 0      # data rows this invocation read
+    rows_rejected: int = 0  # of those, rows with a problem
+    problem_count: int = 0
     waiting_for: list[str] = field(default_factory=list)
     published_revision: int = 0
     messages: int = 0
@@ -61,36 +63,51 @@ def utc_now() -> str:
 
 class Pipeline:
     def __init__(self, s3, store: BatchStore, publisher: SqsPublisher, reports: ReportWriter,
-                 max_file_bytes: int, now: Callable[[], str] = utc_now) -> None:
+                 max_file_bytes: int, telemetry: Telemetry,
+                 now: Callable[[], str] = utc_now) -> None:
         self._s3 = s3
+        self._telemetry = telemetry
         self._store = store
         self._publisher = publisher
         self._reports = reports
         self._max_file_bytes = max_file_bytes
         self._now = now
 
-    def process_record(self, record: dict) -> Outcome:
+    def process_record(self, record: dict, invocation_id: str = "") -> Outcome:
         """Handle one record of an S3 event (keys in events are URL-encoded)."""
         obj = record["s3"]["object"]
         return self.process_object(record["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
-                                   etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""))
+                                   etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""),
+                                   invocation_id=invocation_id)
 
-    def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "") -> Outcome:
+    @tracer.capture_method
+    def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "",
+                       invocation_id: str = "") -> Outcome:
         """Process the object ``key``; with ``etag``, only if that is still its content."""
         started = time.monotonic()
+        written_before = self._store.items_written
+        self._telemetry.start(key, invocation_id)
         try:
-            name = parse_object_key(key)
-        except RejectedInputError as exc:
-            report_key = rejection_report_key(None, key.rsplit("/", 1)[-1])
-            self._reports.write_rejection(report_key, key, "", exc, self._now())
-            outcome = Outcome(key=key, status=REJECTED, report_key=report_key, error=str(exc))
-        else:
-            outcome = self._process_file(bucket, name, etag.strip('"'), sequencer)
-        logger.info("%s %s batch=%s kind=%s rows=%d published_revision=%d messages=%d %.0fms%s",
-                    outcome.key, outcome.status, outcome.batch_id, outcome.kind, outcome.rows,
-                    outcome.published_revision, outcome.messages,
-                    (time.monotonic() - started) * 1000,
-                    f" error={outcome.error}" if outcome.error else "")
+            try:
+                name = parse_object_key(key)
+            except RejectedInputError as exc:
+                report_key = rejection_report_key(None, key.rsplit("/", 1)[-1])
+                self._reports.write_rejection(report_key, key, "", exc, self._now())
+                outcome = Outcome(key=key, status=REJECTED, report_key=report_key, error=str(exc),
+                                  problem_count=exc.problem_count)
+            else:
+                self._telemetry.file_identified(name.batch_id, name.kind, etag.strip('"'))
+                outcome = self._process_file(bucket, name, etag.strip('"'), sequencer)
+        except Exception:
+            # Logged here with the invocation's keys; raised on, so that it is retried.
+            self._telemetry.logger.exception("processing failed; the event will be retried")
+            raise
+        self._telemetry.file_done(
+            outcome.status, outcome.kind, rows_read=outcome.rows_read,
+            rows_rejected=outcome.rows_rejected,
+            writes=self._store.items_written - written_before,
+            duration_ms=(time.monotonic() - started) * 1000, problem_count=outcome.problem_count,
+            report_key=outcome.report_key, detail=outcome.error)
         return outcome
 
     def _process_file(self, bucket: str, name: ObjectName, event_etag: str,
@@ -108,25 +125,30 @@ class Pipeline:
             outcome.error = f"the object changed or was deleted after this event ({exc.response['Error']['Code']})"
             return outcome
         etag = obj["ETag"].strip('"')
+        self._telemetry.file_identified(name.batch_id, name.kind, etag)
         current = self._store.read_batch(name.batch_id).files.get(name.kind)
         if current and current.etag == etag and current.key == name.key and current.status == ACCEPTED:
             # A re-delivered event or an identical re-upload: the rows are in already.
             obj["Body"].close()
             outcome.status, outcome.rows = "duplicate", current.rows
         else:
+            stats = ParseStats()
             try:
-                outcome.rows = self._ingest(name, etag, sequencer, obj)
+                outcome.rows = self._ingest(name, etag, sequencer, obj, stats)
             except RejectedInputError as exc:
                 return self._reject(name, etag, sequencer, exc, outcome)
             except StaleEventError as exc:
                 outcome.status, outcome.error = SUPERSEDED, str(exc)
                 return outcome
+            finally:
+                outcome.rows_read, outcome.rows_rejected = stats.rows_read, stats.rows_rejected
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
         self._publish_if_complete(name.batch_id, outcome)
         return outcome
 
-    def _ingest(self, name: ObjectName, etag: str, sequencer: str, obj: dict) -> int:
+    def _ingest(self, name: ObjectName, etag: str, sequencer: str, obj: dict,
+                stats: ParseStats) -> int:
         size = obj["ContentLength"]
         if size > self._max_file_bytes:
             obj["Body"].close()
@@ -134,7 +156,8 @@ class Pipeline:
                 0, "", str(size), f"the file is {size} bytes, more than the limit of "
                                   f"{self._max_file_bytes} bytes (MAX_FILE_BYTES)")],
                 hint="Split the file into smaller batches, or raise MAX_FILE_BYTES for the stage.")
-        rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name)
+        rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name,
+                          stats=stats)
         count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
         previous = self._store.record_file(name.batch_id, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
@@ -160,8 +183,10 @@ class Pipeline:
         # crash in between is repaired by the retry, which writes it again.
         self._reports.write_rejection(report_key, name.key, etag, error, now)
         outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
+        outcome.problem_count = error.problem_count
         return outcome
 
+    @tracer.capture_method
     def _publish_if_complete(self, batch_id: str, outcome: Outcome) -> None:
         state = self._store.read_batch(batch_id)
         outcome.waiting_for = state.missing_kinds()
@@ -181,6 +206,7 @@ class Pipeline:
             if claimed is None:
                 return  # another invocation claimed these versions and publishes them
             revision = claimed.revision
+        started = time.monotonic()
         aggregate = aggregate_batch(
             batch_id, revision,
             self._store.read_rows(batch_id, "customers", state.files["customers"]),
@@ -191,4 +217,7 @@ class Pipeline:
         self._reports.write_batch_report(batch_id, revision, aggregate, now)
         self._store.mark_published(batch_id, revision, outcome.messages, now)
         outcome.published_revision = revision
+        self._telemetry.batch_published(batch_id, revision, outcome.messages,
+                                        len(aggregate.orphan_orders), len(aggregate.orphan_items),
+                                        (time.monotonic() - started) * 1000)
 

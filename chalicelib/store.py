@@ -118,6 +118,7 @@ class BatchStore:
         self.shards = shards
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self.items_written = 0  # row items this store has written, for the summary line
 
     # --- rows -----------------------------------------------------------------
     def write_rows(self, batch_id: str, kind: str, version: str, rows: Iterable) -> int:
@@ -138,10 +139,12 @@ class BatchStore:
         return count
 
     def _batch_write(self, requests: list[dict]) -> None:
+        total = len(requests)
         for attempt in range(self._max_attempts):
             response = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
+                self.items_written += total
                 return
             # Full jitter: spreads the retries of concurrent writers apart.
             self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))

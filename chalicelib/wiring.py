@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 
 from chalicelib import aws
@@ -11,6 +10,7 @@ from chalicelib.pipeline import Pipeline
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
+from chalicelib.telemetry import Telemetry
 
 
 def pipeline_from_environment() -> Pipeline:
@@ -20,7 +20,6 @@ def pipeline_from_environment() -> Pipeline:
 
 @functools.lru_cache(maxsize=8)
 def _build(settings: Settings, endpoint: str | None) -> Pipeline:
-    logging.getLogger("order_pipeline").setLevel(settings.log_level)
     sqs = aws.client("sqs")
     # Queue URLs differ between AWS, LocalStack and moto: ask, never build them.
     queue_url = sqs.get_queue_url(QueueName=settings.output_queue_name)["QueueUrl"]
@@ -31,6 +30,7 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
         publisher=SqsPublisher(sqs, queue_url),
         reports=ReportWriter(s3, settings.ingest_bucket),
         max_file_bytes=settings.max_file_bytes,
+        telemetry=Telemetry(settings.stage, settings.log_level),
     )
 
 

@@ -47,7 +47,7 @@ def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, r
     drain(runner)
     attempts = []
 
-    def broken(self, record):
+    def broken(self, record, invocation_id=""):
         attempts.append(record["s3"]["object"]["key"])
         raise RuntimeError("table is unreachable")
 
@@ -75,7 +75,7 @@ def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox,
     from scripts.replay import replay
     drain(runner)
     real = Pipeline.process_record
-    monkeypatch.setattr(Pipeline, "process_record", lambda self, record: 1 / 0)
+    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="": 1 / 0)
     for kind in ("customers", "orders", "items"):
         sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                               Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))

@@ -12,6 +12,7 @@ from chalicelib.pipeline import Pipeline
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
+from chalicelib.telemetry import Telemetry
 from scripts.provision import provision
 
 CUSTOMERS = 25  # three SendMessageBatch calls
@@ -28,7 +29,8 @@ def pipeline_for(sandbox, settings, queue_url):
     return Pipeline(s3=sandbox.s3, store=BatchStore(aws.client("dynamodb"), settings.table_name),
                     publisher=SqsPublisher(sandbox.sqs, queue_url),
                     reports=ReportWriter(sandbox.s3, settings.ingest_bucket),
-                    max_file_bytes=settings.max_file_bytes)
+                    max_file_bytes=settings.max_file_bytes,
+                    telemetry=Telemetry("test"))
 
 
 def test_a_retry_after_a_partial_publication_repeats_nothing_to_consumers(sandbox, fifo, monkeypatch):

@@ -11,6 +11,7 @@ from chalicelib.pipeline import Pipeline
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
+from chalicelib.telemetry import Telemetry
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 KINDS = ("customers", "orders", "items")
@@ -126,7 +127,7 @@ def test_a_file_over_the_size_limit_is_rejected(sandbox):
         store=BatchStore(aws.client("dynamodb"), sandbox.settings.table_name),
         publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
         reports=ReportWriter(sandbox.s3, sandbox.settings.ingest_bucket),
-        max_file_bytes=10)
+        max_file_bytes=10, telemetry=Telemetry("test"))
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                           Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
 
