@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
-        local-up local-down local-status local-env local-run status replay clean
+        local-up local-down local-status local-env local-run logs tail status replay clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -65,6 +65,12 @@ local-env: $(STAMP) ## Print the sandbox's settings as KEY=value lines, for eval
 
 local-run: $(STAMP) ## Run the event runner in the foreground (breakpoint() works)
 	$(BIN)/python -m scripts.sandbox run
+
+logs: $(STAMP) ## Follow the event runner: one line per invocation (VERBOSE=1 for all, ONCE=1 to stop)
+	@$(BIN)/python -m scripts.logs $(if $(VERBOSE),--verbose,) $(if $(ONCE),--no-follow,)
+
+tail: $(STAMP) ## Watch the output queue without taking messages (JSON=1, CONSUME=1, ONCE=1)
+	@$(BIN)/python -m scripts.tail $(if $(JSON),--json,) $(if $(CONSUME),--consume,) $(if $(ONCE),--once,)
 
 status: $(STAMP) ## Show a batch: files, rejects, orphans, publication (BATCH=<id>)
 	@test -n "$(BATCH)" || { echo "error: name the batch, e.g. make status BATCH=20230828" >&2; exit 2; }

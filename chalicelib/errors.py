@@ -32,8 +32,8 @@ class Problem:
     value: str
     reason: str
 
-    def describe(self, file_name: str) -> str:
-        where = f"{file_name}, line {self.line}"
+    def describe(self) -> str:
+        where = f"line {self.line}" if self.line else "the file"
         if self.column:
             where += f", column {self.column!r}"
         shown = f" (value {self.value!r})" if self.value else ""
@@ -52,7 +52,7 @@ class RejectedInputError(PipelineError):
         super().__init__(self._summary())
 
     def _summary(self) -> str:
-        shown = "; ".join(p.describe(self.file_name) for p in self.problems[:3])
+        shown = "; ".join(p.describe() for p in self.problems[:3])
         more = self.problem_count - min(3, len(self.problems))
         if more > 0:
             shown += f"; and {more} more problem(s)"

@@ -22,6 +22,7 @@ from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.parsing import decode_lines
 from scripts import sandbox
+from scripts.logs import format_line
 
 SAMPLE_BATCH = "20230828"
 KINDS = ("customers", "orders", "items")
@@ -47,13 +48,35 @@ def upload(files: list[Path], bucket: str, env: dict[str, str]) -> None:
             raise DemoError(f"awslocal failed to upload {path.name}: {result.stderr.strip()}")
 
 
+class RunnerLog:
+    """The event runner's log from a point on, as `make logs` shows it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = path.stat().st_size if path.exists() else 0
+
+    def show_new_lines(self) -> None:
+        if not self._path.exists():
+            return
+        with open(self._path, encoding="utf-8", errors="replace") as stream:
+            stream.seek(self._offset)
+            for line in stream:
+                if not line.endswith("\n"):
+                    break  # a line still being written: read it next time
+                self._offset += len(line.encode("utf-8"))
+                shown = format_line(line)
+                if shown is not None:
+                    print(f"  {shown}", flush=True)
+
+
 def collect_messages(sqs, queue_url: str, batch_id: str, expected: int,
-                     timeout: float) -> tuple[list[dict], float | None]:
+                     timeout: float, log: RunnerLog) -> tuple[list[dict], float | None]:
     """Receive (and delete) this batch's messages; leave any other message on the queue."""
     started = time.monotonic()
     first_at = None
     found: dict[str, dict] = {}
     while len(found) < expected and time.monotonic() - started < timeout:
+        log.show_new_lines()
         response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                        WaitTimeSeconds=1, VisibilityTimeout=30)
         for message in response.get("Messages", []):
@@ -65,6 +88,9 @@ def collect_messages(sqs, queue_url: str, batch_id: str, expected: int,
             first_at = first_at or time.monotonic() - started
             found[body["id"]] = body
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if found:
+            print(f"  ... {len(found)} of {expected} messages received", flush=True)
+    log.show_new_lines()
     return list(found.values()), first_at
 
 
@@ -116,11 +142,14 @@ def run(timeout: float, keep: bool) -> int:
                     target = staged / path.name.replace(SAMPLE_BATCH, batch_id)
                     target.write_bytes(path.read_bytes())
                 files = sorted(staged.iterdir())
+            log = RunnerLog(sandbox.sandbox_dir() / "runner.log")
             print(f"\nUploading batch {batch_id} ({len(files)} files) with awslocal:")
             upload(files, state.ingest_bucket, env)
         expected = customer_count(data_dir / f"customers_{SAMPLE_BATCH}.csv")
-        print(f"\nWaiting for {expected} customer messages on {state.output_queue_url} ...")
-        messages, first_at = collect_messages(sqs, state.output_queue_url, batch_id, expected, timeout)
+        print(f"\nThe event runner invokes the handler for each file; waiting for {expected} "
+              f"customer messages on {state.output_queue_url}:")
+        messages, first_at = collect_messages(sqs, state.output_queue_url, batch_id, expected,
+                                              timeout, log)
         if len(messages) < expected:
             raise DemoError(
                 f"only {len(messages)} of {expected} messages arrived within {timeout:.0f}s. "

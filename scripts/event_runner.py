@@ -108,7 +108,7 @@ class EventRunner:
             key = unquote_plus(record["s3"]["object"]["key"])
             handlers = matching_handlers(self._app, record)
             if not handlers:
-                logger.info("%s skipped: no handler matches %s", key, record["eventName"])
+                logger.info("%s: skipped, no handler matches %s", key, record["eventName"])
             for handler in handlers:
                 invocations.append(self.invoke(handler, {"Records": [record]}, key))
         return invocations
@@ -121,20 +121,20 @@ class EventRunner:
                 result = self._client.lambda_.invoke(handler, event).payload
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, as Lambda does
                 error = f"{type(exc).__name__}: {exc}"
-                logger.error("%s %s attempt %d/%d failed: %s\n%s", key, handler, attempt,
+                logger.error("%s -> %s: attempt %d/%d failed: %s\n%s", key, handler, attempt,
                              self._max_attempts, error, traceback.format_exc().rstrip())
                 if attempt < self._max_attempts:
                     self._sleep(self._retry_delay * attempt)
                 continue
             invocation = Invocation(handler, key, True, attempt,
                                     (time.monotonic() - started) * 1000, result=result)
-            logger.info("%s %s ok %s %.0fms", key, handler, _summary(result), invocation.duration_ms)
+            logger.info("%s -> %s: %s in %.0f ms", key, handler, _summary(result), invocation.duration_ms)
             return invocation
         invocation = Invocation(handler, key, False, self._max_attempts,
                                 (time.monotonic() - started) * 1000, error=error)
         self._dead_letter(handler, event, invocation)
-        logger.error("%s %s FAILED after %d attempts, sent to the dead-letter queue: %s %.0fms",
-                     key, handler, self._max_attempts, error, invocation.duration_ms)
+        logger.error("%s -> %s: FAILED after %d attempts, sent to the dead-letter queue: %s",
+                     key, handler, self._max_attempts, error)
         return invocation
 
     def _dead_letter(self, handler: str, event: dict, invocation: Invocation) -> None:
@@ -162,15 +162,19 @@ class EventRunner:
 
 
 def _summary(result) -> str:
+    """The handler's outcome in words, for the one line per invocation."""
     if not isinstance(result, dict):
-        return ""
-    text = f"status={result.get('status')} batch={result.get('batch_id')} rows={result.get('rows')}"
+        return "done"
+    status = result.get("status")
+    if status == "rejected":
+        return f"{result.get('error')} Report: {result.get('report_key')}"
+    if status == "superseded":
+        return f"superseded: {result.get('error')}"
+    text = f"{status}, {result.get('rows')} rows of batch {result.get('batch_id')}"
     if result.get("published_revision"):
-        text += f" published revision {result['published_revision']} ({result['messages']} messages)"
+        text += f", published revision {result['published_revision']} ({result['messages']} messages)"
     elif result.get("waiting_for"):
-        text += f" waiting for {','.join(result['waiting_for'])}"
-    if result.get("report_key"):
-        text += f" report=s3://.../{result['report_key']}"
+        text += f", waiting for {', '.join(result['waiting_for'])}"
     return text
 
 

@@ -178,8 +178,9 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _spawn(command: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen:
-    with open(log_file, "ab") as log:
+def _spawn(command: list[str], log_file: Path, env: dict[str, str],
+           fresh_log: bool = False) -> subprocess.Popen:
+    with open(log_file, "wb" if fresh_log else "ab") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=PROJECT_DIR,
                                 env=env, start_new_session=True)
@@ -189,9 +190,9 @@ def _runner_command(stage: str) -> list[str]:
     return [sys.executable, "-m", "scripts.event_runner", "--stage", stage]
 
 
-def start_runner(state: State) -> int:
+def start_runner(state: State, fresh_log: bool = False) -> int:
     env = {**os.environ, **state.client_env, "PYTHONUNBUFFERED": "1"}
-    return _spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env).pid
+    return _spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env, fresh_log).pid
 
 
 def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = False) -> tuple[State, bool]:
@@ -199,7 +200,7 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     say = (lambda *a: None) if quiet else print
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
-    if state and pid_alive(state.emulator_pid, "moto.server") and endpoint_answers(state.endpoint):
+    if state and pid_alive(state.emulator_pid, "scripts.emulator") and endpoint_answers(state.endpoint):
         # Provisioning again is harmless and puts back anything deleted by hand.
         _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid)
         if not pid_alive(state.runner_pid, "scripts.event_runner"):
@@ -210,7 +211,7 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
         return state, False
     if state:  # left over from a sandbox that died: clear it before starting anew
         stop_process(state.runner_pid, "scripts.event_runner")
-        stop_process(state.emulator_pid, "moto.server")
+        stop_process(state.emulator_pid, "scripts.emulator")
         state_path().unlink(missing_ok=True)
 
     mode, note = choose_mode(requested_mode or os.environ.get("SANDBOX", "auto"), docker_answers)
@@ -223,13 +224,14 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
             f"(see it with: ss -ltnp 'sport = :{port}'). Stop that program, or choose "
             f"another port: SANDBOX_PORT={port + 1} make local-up")
     endpoint = f"http://{HOST}:{port}"
-    say(f"Starting the embedded emulator (moto server) on {endpoint} ...")
-    emulator = _spawn([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-                      sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"})
+    say(f"Starting the embedded emulator (moto) on {endpoint} ...")
+    emulator = _spawn([sys.executable, "-m", "scripts.emulator", "-H", HOST, "-p", str(port)],
+                      sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
+                      fresh_log=True)
     try:
         _wait_for(endpoint, emulator)
         state = _provision(stage, mode, endpoint, port, emulator.pid)
-        state.runner_pid = start_runner(state)
+        state.runner_pid = start_runner(state, fresh_log=True)  # a new sandbox, a new log
         save_state(state)
     except BaseException:
         # This call started the emulator and holds its handle: stop it without
@@ -285,7 +287,7 @@ def down(quiet: bool = False) -> None:
         say("Sandbox is not running.")
         return
     stop_process(state.runner_pid, "scripts.event_runner")
-    stop_process(state.emulator_pid, "moto.server")
+    stop_process(state.emulator_pid, "scripts.emulator")
     state_path().unlink(missing_ok=True)
     deadline = time.monotonic() + 10
     while port_in_use(state.port) and time.monotonic() < deadline:
@@ -300,7 +302,7 @@ def status() -> int:
     if state is None:
         print("Sandbox is not running. Start it with: make local-up")
         return 1
-    emulator = pid_alive(state.emulator_pid, "moto.server") and endpoint_answers(state.endpoint)
+    emulator = pid_alive(state.emulator_pid, "scripts.emulator") and endpoint_answers(state.endpoint)
     runner = pid_alive(state.runner_pid, "scripts.event_runner")
     print(f"mode:        {state.mode} (stage {state.stage}), started {state.started_at}")
     print(f"emulator:    {'running' if emulator else 'NOT RUNNING'} at {state.endpoint} "

@@ -1,0 +1,46 @@
+"""`make logs` and `make tail` against a running sandbox, as a person uses them."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
+from tests.e2e.conftest import run
+
+pytestmark = pytest.mark.e2e
+
+
+def make(sandbox, *args: str) -> str:
+    return run(["make", "-s", *args], sandbox.base_env).stdout
+
+
+def test_logs_show_each_invocation_and_tail_shows_messages_without_taking_them(running_sandbox, tmp_path):
+    bucket = running_sandbox.env["INGEST_BUCKET"]
+    for kind in ("orders", "customers", "items"):
+        path = tmp_path / f"{kind}_{SAMPLE_BATCH}.csv"
+        path.write_bytes(sample_bytes(kind))
+        running_sandbox.awslocal("s3", "cp", str(path), f"s3://{bucket}/")
+    bad = tmp_path / "items_broken.csv"
+    bad.write_bytes(b"item_id,order_id\n501,\n")
+    running_sandbox.awslocal("s3", "cp", str(bad), f"s3://{bucket}/")
+
+    deadline = time.monotonic() + 30
+    logs = make(running_sandbox, "logs", "ONCE=1")
+    while "items_broken.csv ->" not in logs and time.monotonic() < deadline:
+        time.sleep(0.5)
+        logs = make(running_sandbox, "logs", "ONCE=1")
+
+    lines = [line for line in logs.splitlines() if " -> " in line]
+    assert any(f"orders_{SAMPLE_BATCH}.csv -> on_csv_uploaded: accepted, 5 rows" in line
+               and line.endswith(" ms") for line in lines)
+    assert any("published revision 1 (3 messages)" in line for line in lines)
+    [broken] = [line for line in lines if "items_broken.csv" in line]
+    assert "line 2, column 'order_id': the value is missing" in broken
+    assert "reports/broken/items_broken.csv.json" in broken
+    assert not any(line.startswith("{") for line in logs.splitlines())  # JSON only with VERBOSE=1
+
+    tail = make(running_sandbox, "tail", "ONCE=1")
+    rows = [line for line in tail.splitlines() if SAMPLE_BATCH in line]
+    assert len(rows) == 3 and "John Doe" in tail and "400.00" in tail
+    assert_sample_messages(running_sandbox.receive(3), SAMPLE_BATCH)  # still there for a consumer
