@@ -89,3 +89,25 @@ def test_a_failure_is_logged_with_its_context_before_it_is_retried(sandbox, caps
     assert error["message"] == "processing failed; the event will be retried"
     assert "DynamoDB is unreachable" in error["exception"]
     assert error["batch_id"] == SAMPLE_BATCH and error["file_kind"] == "items"
+
+
+def test_the_log_level_comes_from_configuration(capsys):
+    from chalicelib.telemetry import Telemetry
+    telemetry = Telemetry("test", log_level="WARNING")
+    try:
+        telemetry.file_done("accepted", "orders", rows_read=5, rows_rejected=0, writes=5, duration_ms=1)
+        telemetry.file_done("rejected", "orders", rows_read=1, rows_rejected=1, writes=0,
+                            duration_ms=1, problem_count=1, report_key="reports/x.json", detail="bad")
+        logs, metrics = records(capsys)
+    finally:
+        Telemetry("test", log_level="INFO")
+    assert [r["message"] for r in logs] == ["file rejected: bad"]
+    assert len(metrics) == 2  # metrics do not depend on the log level
+
+
+def test_tracing_is_off_for_the_local_stage():
+    import json as json_module
+    from tests.conftest import PROJECT_DIR
+    stage = json_module.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
+    assert stage["xray"] is False
+    assert stage["environment_variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
