@@ -131,18 +131,21 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
     names = dict(zip(positions, schema.columns))
     seen: dict[str, int] = {}
     build = schema.build
+    # A quoted value may span lines, so a record is reported on the line where
+    # it starts (the line after the previous record), not where it ends.
+    start = reader.line_num + 1
     try:
         for fields in reader:
+            line, start = start, reader.line_num + 1
             if len(fields) != width:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line
                 stats.rows_read += 1
                 stats.rows_rejected += 1
-                log.add(Problem(reader.line_num, "", ",".join(fields)[:100],
+                log.add(Problem(line, "", ",".join(fields)[:100],
                                 f"expected {width} fields as in the header, found {len(fields)}"))
                 continue
             stats.rows_read += 1
-            line = reader.line_num
             values = []
             bad = False
             for pos in positions:
@@ -172,7 +175,7 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
             elif not log.count:
                 yield build(values)
     except csv.Error as exc:
-        log.add(Problem(reader.line_num, "", "", f"malformed CSV: {exc}"))
+        log.add(Problem(start, "", "", f"malformed CSV: {exc}"))
     if log.count:
         raise InvalidFileError(file_name, log.problems, log.count, hint=FIX_HINT)
 
