@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 import boto3
 from botocore.config import Config
@@ -33,7 +34,31 @@ def client(service: str):
 @functools.lru_cache(maxsize=32)
 def _build(service: str, region: str, endpoint: str | None):
     # endpoint is only part of the cache key: boto3 reads it from the environment itself.
-    return boto3.session.Session().client(service, region_name=region, config=_CLIENT_CONFIG)
+    built = boto3.session.Session().client(service, region_name=region, config=_CLIENT_CONFIG)
+    built.meta.events.register("before-call", functools.partial(_notify, service))
+    return built
+
+
+# Who wants to know about each API call: the benchmark counts them, and the
+# least-privilege test checks each against the IAM policy. botocore emits
+# before-call once per API call (its retries are not counted again).
+_listeners: list[Callable[[str, str], None]] = []
+CALL_LOG_ENV = "AWS_CALL_LOG"  # a file to append "service Operation" lines to
+
+
+def on_api_call(listener: Callable[[str, str], None]) -> Callable[[], None]:
+    """Call ``listener(service, operation)`` on every API call; return a function that stops it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+def _notify(service: str, model, **_kwargs) -> None:
+    for listener in list(_listeners):
+        listener(service, model.name)
+    call_log = os.environ.get(CALL_LOG_ENV)
+    if call_log:
+        with open(call_log, "a", encoding="utf-8") as log:
+            log.write(f"{service} {model.name}\n")
 
 
 def clear_cache() -> None:
