@@ -1,4 +1,10 @@
-"""Sends customer messages to the output queue in batches."""
+"""Sends customer messages to the output queue in batches.
+
+Entries go out in ``SendMessageBatch`` calls of at most 10 entries and at most
+the queue's ``MaximumMessageSize`` in total (read from the queue, never assumed).
+A message larger than that limit on its own is offloaded to S3 through the
+payload store, and the queue gets a pointer to it (see ``payloads.py``).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,19 +15,22 @@ from typing import Callable, Iterable
 from chalicelib.errors import MessageTooLargeError, PublishError
 from chalicelib.messages import to_json
 from chalicelib.model import CustomerMessage
+from chalicelib.payloads import SIZE_ATTRIBUTE, S3PayloadStore
 
 _MAX_ENTRIES = 10  # SendMessageBatch takes at most 10 entries
 
 
 class SqsPublisher:
-    def __init__(self, client, queue_url: str, max_attempts: int = 6,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client, queue_url: str, payloads: S3PayloadStore | None = None,
+                 max_attempts: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._payloads = payloads
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._size_limit: int | None = None
         self._fifo = queue_url.endswith(".fifo")
+        self.offloaded = 0  # messages whose body went to S3, for the summary log
 
     def size_limit(self) -> int:
         """The queue's own limit: AWS allows 1 MiB, but a queue can be set lower."""
@@ -41,9 +50,13 @@ class SqsPublisher:
             entry = self._entry(message, len(entries))
             size = _entry_size(entry)
             if size > limit:
-                raise MessageTooLargeError(
-                    f"the message for customer {message.customer_id} of batch {message.batch_id} "
-                    f"is {size} bytes, more than the {limit} bytes the queue accepts")
+                entry = self._offload(message, entry, size)
+                size = _entry_size(entry)
+                if size > limit:
+                    raise MessageTooLargeError(
+                        f"the queue's MaximumMessageSize ({limit} bytes) is too small even for "
+                        f"a pointer to the payload of customer {message.customer_id} "
+                        f"({size} bytes): raise the queue's limit")
             if len(entries) == _MAX_ENTRIES or entries_bytes + size > limit:
                 sent += self._send(entries)
                 entries, entries_bytes = [], 0
@@ -71,6 +84,20 @@ class SqsPublisher:
             entry["MessageGroupId"] = message.customer_id
             entry["MessageDeduplicationId"] = hashlib.sha256(
                 message.idempotency_key.encode("utf-8")).hexdigest()
+        return entry
+
+    def _offload(self, message: CustomerMessage, entry: dict, size: int) -> dict:
+        if self._payloads is None:
+            raise MessageTooLargeError(
+                f"the message for customer {message.customer_id} of batch {message.batch_id} "
+                f"is {size} bytes, more than the queue's {self.size_limit()}, and no payload "
+                f"store is configured to offload it")
+        body = entry["MessageBody"]
+        entry["MessageBody"] = self._payloads.put(message.batch_id, message.revision,
+                                                  message.customer_id, body)
+        entry["MessageAttributes"][SIZE_ATTRIBUTE] = {
+            "DataType": "Number", "StringValue": str(len(body.encode("utf-8")))}
+        self.offloaded += 1
         return entry
 
     def _send(self, entries: list[dict]) -> int:

@@ -6,6 +6,7 @@ import os
 
 from chalicelib import aws
 from chalicelib.config import Settings
+from chalicelib.payloads import S3PayloadStore
 from chalicelib.pipeline import Pipeline
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
@@ -27,7 +28,7 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     return Pipeline(
         s3=s3,
         store=BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
-        publisher=SqsPublisher(sqs, queue_url),
+        publisher=SqsPublisher(sqs, queue_url, S3PayloadStore(s3, settings.ingest_bucket)),
         reports=ReportWriter(s3, settings.ingest_bucket),
         max_file_bytes=settings.max_file_bytes,
         telemetry=Telemetry(settings.stage, settings.log_level),

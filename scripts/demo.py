@@ -20,6 +20,7 @@ from chalicelib import aws
 from chalicelib.config import PROJECT_DIR
 from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
+from chalicelib.payloads import read_body
 from chalicelib.parsing import decode_lines
 from scripts import sandbox
 from scripts.logs import format_line
@@ -80,7 +81,7 @@ def collect_messages(sqs, queue_url: str, batch_id: str, expected: int,
         response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                        WaitTimeSeconds=1, VisibilityTimeout=30)
         for message in response.get("Messages", []):
-            body = from_json(message["Body"])
+            body = from_json(read_body(message["Body"], aws.client("s3")))
             if body.get("batch_id") != batch_id:
                 sqs.change_message_visibility(QueueUrl=queue_url, VisibilityTimeout=0,
                                               ReceiptHandle=message["ReceiptHandle"])

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from chalicelib import aws
 from chalicelib.messages import from_json
+from chalicelib.payloads import read_body
 from scripts import sandbox
 from scripts.emulator import PEEK_PATH
 
@@ -37,7 +38,7 @@ def peek(endpoint: str, queue_url: str) -> list[dict]:
 
 
 def describe(message: dict) -> str:
-    body = from_json(message["Body"])
+    body = from_json(read_body(message["Body"], aws.client("s3")))
     sent = message.get("Attributes", {}).get("SentTimestamp", "")
     clock = datetime.fromtimestamp(int(sent) / 1000).strftime("%H:%M:%S") if sent.isdigit() else ""
     return (f"{clock:<9}{str(body.get('batch_id', '')):<14}{body.get('revision', ''):>4}  "

@@ -58,13 +58,18 @@ class RunningSandbox:
     def receive(self, count: int, timeout: float = 30) -> list[dict]:
         """Read ``count`` messages off the output queue with awslocal, as the README says."""
         from chalicelib.messages import from_json
+        from chalicelib.payloads import parse_pointer
         bodies = []
         deadline = time.monotonic() + timeout
         while len(bodies) < count and time.monotonic() < deadline:
             result = self.awslocal("sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
                                    "--max-number-of-messages", "10", "--wait-time-seconds", "2")
             for message in json.loads(result.stdout or "{}").get("Messages", []):
-                bodies.append(from_json(message["Body"]))
+                body = message["Body"]
+                pointer = parse_pointer(body)
+                if pointer:  # an offloaded payload: fetch it as a consumer would
+                    body = self.awslocal("s3", "cp", f"s3://{pointer[0]}/{pointer[1]}", "-").stdout
+                bodies.append(from_json(body))
                 self.awslocal("sqs", "delete-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
                               "--receipt-handle", message["ReceiptHandle"])
         return bodies

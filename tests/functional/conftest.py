@@ -11,6 +11,7 @@ from moto import mock_aws
 from chalicelib import aws, wiring
 from chalicelib.config import Settings
 from chalicelib.messages import from_json
+from chalicelib.payloads import read_body
 from scripts.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
 
@@ -58,7 +59,7 @@ class Sandbox:
             if not messages:
                 return bodies
             for message in messages:
-                bodies.append(from_json(message["Body"]))
+                bodies.append(from_json(read_body(message["Body"], self.s3)))
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
     def read_json(self, key: str) -> dict:
