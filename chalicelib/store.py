@@ -25,6 +25,8 @@ from __future__ import annotations
 import random
 import time
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable, Iterator
@@ -112,8 +114,9 @@ def shard_of(row_id: str, shards: int) -> int:
 
 class BatchStore:
     def __init__(self, client, table_name: str, shards: int = 8, max_attempts: int = 8,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, writers: int = 4) -> None:
         self._client = client
+        self._writers = writers
         self._table = table_name
         self.shards = shards
         self._max_attempts = max_attempts
@@ -122,30 +125,44 @@ class BatchStore:
 
     # --- rows -----------------------------------------------------------------
     def write_rows(self, batch_id: str, kind: str, version: str, rows: Iterable) -> int:
-        """Put every row of one file version; return how many were written."""
+        """Put every row of one file version; return how many were written.
+
+        Groups of 25 go out on ``writers`` threads (DynamoDB calls are latency
+        bound, so a few in flight multiply throughput); at most twice that many
+        groups wait, so memory stays bounded however long the file is.
+        """
         prefix = f"rows#{batch_id}#{kind}#{version}#"
         pending: list[dict] = []
+        in_flight: deque[Future] = deque()
         count = 0
-        for row in rows:
-            item = _row_item(kind, row)
-            item["pk"] = {"S": prefix + str(shard_of(item["sk"]["S"], self.shards))}
-            pending.append({"PutRequest": {"Item": item}})
-            count += 1
-            if len(pending) == _BATCH_WRITE_SIZE:
-                self._batch_write(pending)
-                pending = []
-        if pending:
-            self._batch_write(pending)
+        with ThreadPoolExecutor(max_workers=self._writers, thread_name_prefix="batch-write") as pool:
+            try:
+                for row in rows:
+                    item = _row_item(kind, row)
+                    item["pk"] = {"S": prefix + str(shard_of(item["sk"]["S"], self.shards))}
+                    pending.append({"PutRequest": {"Item": item}})
+                    count += 1
+                    if len(pending) == _BATCH_WRITE_SIZE:
+                        in_flight.append(pool.submit(self._batch_write, pending))
+                        pending = []
+                        if len(in_flight) >= 2 * self._writers:
+                            self.items_written += in_flight.popleft().result()
+                if pending:
+                    in_flight.append(pool.submit(self._batch_write, pending))
+                while in_flight:
+                    self.items_written += in_flight.popleft().result()
+            finally:
+                for future in in_flight:  # a failure (or bad row) stops what has not started
+                    future.cancel()
         return count
 
-    def _batch_write(self, requests: list[dict]) -> None:
+    def _batch_write(self, requests: list[dict]) -> int:
         total = len(requests)
         for attempt in range(self._max_attempts):
             response = self._client.batch_write_item(RequestItems={self._table: requests})
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
-                self.items_written += total
-                return
+                return total
             # Full jitter: spreads the retries of concurrent writers apart.
             self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
         raise PipelineError(f"DynamoDB left {len(requests)} write(s) unprocessed in table "
