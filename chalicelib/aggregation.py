@@ -20,6 +20,15 @@ def natural_key(identifier: str) -> tuple:
     return (0, int(identifier), identifier) if identifier.isdigit() else (1, 0, identifier)
 
 
+def _sorted_ids(ids: list[str]) -> tuple[str, ...]:
+    # Most orders have one or two items: skip the key function where there is nothing to sort.
+    return tuple(sorted(ids, key=natural_key)) if len(ids) > 1 else tuple(ids)
+
+
+def _sorted_orders(orders: list[Order]) -> list[Order]:
+    return sorted(orders, key=lambda o: natural_key(o.order_id)) if len(orders) > 1 else orders
+
+
 def aggregate_batch(batch_id: str, revision: int, customers: Iterable[Customer],
                     orders: Iterable[Order], items: Iterable[Item]) -> BatchAggregate:
     names = {c.customer_id: c.name for c in customers}
@@ -44,12 +53,11 @@ def aggregate_batch(batch_id: str, revision: int, customers: Iterable[Customer],
             orphan_items.append(item)
 
     messages = []
+    no_orders: list[Order] = []
     for customer_id in sorted(names, key=natural_key):
         summaries = tuple(
-            OrderSummary(order.order_id, order.amount,
-                         tuple(sorted(item_ids.get(order.order_id, ()), key=natural_key)))
-            for order in sorted(orders_by_customer.get(customer_id, ()),
-                                key=lambda o: natural_key(o.order_id)))
+            OrderSummary(order.order_id, order.amount, _sorted_ids(item_ids.get(order.order_id, ())))
+            for order in _sorted_orders(orders_by_customer.get(customer_id, no_orders)))
         # Starting from 0.00 keeps two places even for a customer with no orders.
         total = sum((s.amount for s in summaries), Decimal("0.00"))
         messages.append(CustomerMessage(batch_id, revision, customer_id, names[customer_id],

@@ -14,6 +14,7 @@ allowed and ignored, so partners can add columns without breaking the feed.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,12 +80,19 @@ def decode_lines(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
         block, pending = data[:cut], data[cut:]
         if first:
             block, first = _strip_bom(block), False
-        yield from _split(_decode(block, lines_before, file_name))
+        yield from _lines(_decode(block, lines_before, file_name))
         lines_before += block.count(b"\n")
     if pending:
         if first:
             pending = _strip_bom(pending)
-        yield from _split(_decode(pending, lines_before, file_name))
+        yield from _lines(_decode(pending, lines_before, file_name))
+
+
+def _lines(text: str) -> Iterator[str]:
+    # newline="\n": split on "\n" only, keeping it. csv needs the line end, and
+    # str.splitlines would also split on characters such as U+2028 that may
+    # appear inside a value. StringIO does the splitting in C.
+    return iter(io.StringIO(text, newline="\n"))
 
 
 def _strip_bom(block: bytes) -> bytes:
@@ -103,21 +111,6 @@ def _decode(block: bytes, lines_before: int, file_name: str) -> str:
             hint="Export the file as UTF-8 and upload it again.") from exc
 
 
-def _split(text: str) -> Iterator[str]:
-    # Split on "\n" only: csv needs the line end kept, and str.splitlines would
-    # also split on characters such as U+2028 that may appear inside a value.
-    start = 0
-    find = text.find
-    while True:
-        end = find("\n", start) + 1
-        if end == 0:
-            if start < len(text):
-                yield text[start:]
-            return
-        yield text[start:end]
-        start = end
-
-
 def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
                max_reported: int = 1000, stats: ParseStats | None = None) -> Iterator[object]:
     """Yield the typed rows of a ``kind`` file; raise ``InvalidFileError`` at the end if any is bad."""
@@ -134,48 +127,53 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
     # A quoted value may span lines, so a record is reported on the line where
     # it starts (the line after the previous record), not where it ends.
     start = reader.line_num + 1
+    amount_index = schema.columns.index(schema.amount_column) if schema.amount_column else -1
+    amount_ok = _AMOUNT.fullmatch
+    rows_read = rows_rejected = 0
     try:
         for fields in reader:
             line, start = start, reader.line_num + 1
             if len(fields) != width:
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # a blank line
-                stats.rows_read += 1
-                stats.rows_rejected += 1
+                rows_read += 1
+                rows_rejected += 1
                 log.add(Problem(line, "", ",".join(fields)[:100],
                                 f"expected {width} fields as in the header, found {len(fields)}"))
                 continue
-            stats.rows_read += 1
-            values = []
-            bad = False
-            for pos in positions:
-                value = fields[pos].strip()
+            rows_read += 1
+            values = [fields[pos].strip() for pos in positions]
+            # The common case in one expression; the detailed checks below only
+            # run for a row that fails it, to say exactly what is wrong.
+            if (all(values) and max(map(len, values)) <= MAX_ID_LENGTH
+                    and (amount_index < 0 or amount_ok(values[amount_index]))
+                    and values[0] not in seen):
+                seen[values[0]] = line
+                if not log.count:
+                    yield build(values)
+                continue
+            rows_rejected += 1
+            for pos, value in zip(positions, values):
                 if not value:
                     log.add(Problem(line, names[pos], "", "the value is missing"))
-                    bad = True
-                elif pos == amount_pos and not _AMOUNT.fullmatch(value):
+                elif pos == amount_pos and not amount_ok(value):
                     log.add(Problem(line, names[pos], value,
                                     "the amount must be a non-negative decimal number with "
                                     "at most 2 decimal places, e.g. 250.00"))
-                    bad = True
                 elif len(value) > MAX_ID_LENGTH and pos != amount_pos:
                     log.add(Problem(line, names[pos], value[:40] + "...",
                                     f"the value is longer than {MAX_ID_LENGTH} characters"))
-                    bad = True
-                values.append(value)
             row_id = values[0]
             if row_id:
                 first_line = seen.setdefault(row_id, line)
                 if first_line != line:
                     log.add(Problem(line, names[id_pos], row_id,
                                     f"duplicate id: already used on line {first_line}"))
-                    bad = True
-            if bad:
-                stats.rows_rejected += 1
-            elif not log.count:
-                yield build(values)
     except csv.Error as exc:
         log.add(Problem(start, "", "", f"malformed CSV: {exc}"))
+    finally:
+        stats.rows_read += rows_read
+        stats.rows_rejected += rows_rejected
     if log.count:
         raise InvalidFileError(file_name, log.problems, log.count, hint=FIX_HINT)
 
