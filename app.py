@@ -1,6 +1,7 @@
-"""The Chalice app: wires S3 events to the pipeline. Logic lives in chalicelib/."""
-from chalice import Chalice
+"""The Chalice app: wires S3 events and HTTP routes to chalicelib/, where the logic lives."""
+from chalice import Chalice, IAMAuthorizer
 
+from chalicelib import api
 from chalicelib.config import ingest_bucket_for_app
 from chalicelib.wiring import pipeline_from_environment
 
@@ -8,9 +9,31 @@ from chalicelib.wiring import pipeline_from_environment
 # handler on the same logger name would print every line twice.
 app = Chalice(app_name="order-pipeline", configure_logs=False)
 
+# Deployed routes take only SigV4-signed requests from principals the account
+# allows; `chalice local` and the test client admit every request (with a warning).
+iam = IAMAuthorizer()
+
 
 @app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"], suffix=".csv")
 def on_csv_uploaded(event):
     """A customers, orders or items file landed: process it, publish if the batch is complete."""
     return pipeline_from_environment().process_record(
         event.to_dict()["Records"][0], invocation_id=event.context.aws_request_id).as_dict()
+
+
+@app.route("/batches/{batch_id}", methods=["GET"], authorizer=iam)
+def get_batch(batch_id):
+    """Files seen, rejects, orphans, publication and revision of a batch."""
+    return api.get_batch(batch_id)
+
+
+@app.route("/batches/{batch_id}/customers/{customer_id}", methods=["GET"], authorizer=iam)
+def get_customer(batch_id, customer_id):
+    """A customer's message as the batch's current files make it."""
+    return api.get_customer(batch_id, customer_id)
+
+
+@app.route("/batches/{batch_id}/publish", methods=["POST"], authorizer=iam)
+def publish_batch(batch_id):
+    """Publish a published batch again, as a new revision."""
+    return api.publish_again(batch_id)

@@ -70,6 +70,14 @@ class InvalidFileError(RejectedInputError):
     """The file's header, encoding, size or rows are invalid."""
 
 
+class BatchNotFoundError(PipelineError):
+    """No such batch (or customer in it) has been processed."""
+
+
+class BatchNotReadyError(PipelineError):
+    """The batch is not in a state that allows what was asked (files missing, publishing)."""
+
+
 class PublishError(PipelineError):
     """Messages could not be sent to the output queue, even after retries."""
 

@@ -9,7 +9,9 @@ from chalicelib.errors import Problem, UnknownObjectKeyError
 KINDS = ("customers", "orders", "items")
 
 # <kind>_<batch id>.csv under any prefix; a batch id is letters, digits, '-' and '.'.
-_KEY = re.compile(r"^(?:.*/)?(customers|orders|items)_([A-Za-z0-9][A-Za-z0-9.-]{0,99})\.csv$")
+_BATCH_ID = r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}"
+BATCH_ID_PATTERN = re.compile(_BATCH_ID)
+_KEY = re.compile(rf"^(?:.*/)?(customers|orders|items)_({_BATCH_ID})\.csv$")
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,17 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aggregation import aggregate_batch
-from chalicelib.errors import InvalidFileError, Problem, RejectedInputError
+from chalicelib.aggregation import BatchAggregate, aggregate_batch
+from chalicelib.errors import (BatchNotFoundError, BatchNotReadyError, InvalidFileError, Problem,
+                               RejectedInputError)
 from chalicelib.keys import ObjectName, parse_object_key
+from chalicelib.model import CustomerMessage
 from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key
 from chalicelib.telemetry import Telemetry, tracer
-from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchStore, FileRecord,
-                              StaleEventError)
+from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchState, BatchStore,
+                              FileRecord, StaleEventError)
 
 _CHUNK_BYTES = 1024 * 1024
 
@@ -206,12 +208,18 @@ class Pipeline:
             if claimed is None:
                 return  # another invocation claimed these versions and publishes them
             revision = claimed.revision
-        started = time.monotonic()
-        aggregate = aggregate_batch(
+        self._publish(batch_id, state, revision, outcome)
+
+    def _aggregate(self, batch_id: str, state: BatchState, revision: int) -> BatchAggregate:
+        return aggregate_batch(
             batch_id, revision,
             self._store.read_rows(batch_id, "customers", state.files["customers"]),
             self._store.read_rows(batch_id, "orders", state.files["orders"]),
             self._store.read_rows(batch_id, "items", state.files["items"]))
+
+    def _publish(self, batch_id: str, state: BatchState, revision: int, outcome: Outcome) -> None:
+        started = time.monotonic()
+        aggregate = self._aggregate(batch_id, state, revision)
         outcome.messages = self._publisher.publish(aggregate.messages)
         now = self._now()
         self._reports.write_batch_report(batch_id, revision, aggregate, now)
@@ -221,3 +229,45 @@ class Pipeline:
                                         len(aggregate.orphan_orders), len(aggregate.orphan_items),
                                         (time.monotonic() - started) * 1000)
 
+    # --- for a person debugging the pipeline (the HTTP routes) --------------------
+    def _complete_state(self, batch_id: str) -> BatchState:
+        state = self._store.read_batch(batch_id)
+        if not state.files:
+            raise BatchNotFoundError(f"no file of batch {batch_id!r} has been processed; "
+                                     f"check the batch id")
+        missing = state.missing_kinds()
+        if missing:
+            raise BatchNotReadyError(f"batch {batch_id!r} is waiting for {', '.join(missing)}: "
+                                     f"upload an accepted file of each kind first")
+        return state
+
+    def preview_customer(self, batch_id: str, customer_id: str) -> CustomerMessage:
+        """The customer's message as the current files make it (revision as last claimed)."""
+        state = self._complete_state(batch_id)
+        revision = state.publication.revision if state.publication else 0
+        for message in self._aggregate(batch_id, state, revision).messages:
+            if message.customer_id == customer_id:
+                return message
+        raise BatchNotFoundError(f"customer {customer_id!r} is not in the customers file of "
+                                 f"batch {batch_id!r}")
+
+    def republish(self, batch_id: str) -> Outcome:
+        """Publish the batch again as a new revision, e.g. after a consumer lost messages.
+
+        The new revision keeps consumers that drop repeats by idempotency key
+        from dropping these. Only a published batch can be published again.
+        """
+        state = self._complete_state(batch_id)
+        publication = state.publication
+        if publication is None or publication.state != PUBLISHED:
+            raise BatchNotReadyError(
+                f"batch {batch_id!r} is {publication.state if publication else 'not published'}: "
+                f"only a published batch can be published again")
+        claimed = self._store.claim_publication(batch_id, state.version_key(), self._now(),
+                                                after_revision=publication.revision)
+        if claimed is None:
+            raise BatchNotReadyError(f"batch {batch_id!r} was claimed by another publication "
+                                     f"meanwhile; look at its status and try again")
+        outcome = Outcome(key="", status="republished", batch_id=batch_id)
+        self._publish(batch_id, state, claimed.revision, outcome)
+        return outcome

@@ -226,12 +226,21 @@ class BatchStore:
                     state.publication = _publication_from_item(item)
         return state
 
-    def claim_publication(self, batch_id: str, version_key: str, now: str) -> Publication | None:
+    def claim_publication(self, batch_id: str, version_key: str, now: str,
+                          after_revision: int | None = None) -> Publication | None:
         """Take the next revision for ``version_key``; None if it is already taken.
 
         The condition makes the claim exclusive: of two invocations that complete
-        the same batch at once, exactly one gets the revision.
+        the same batch at once, exactly one gets the revision. With
+        ``after_revision`` (publishing the same versions again on request) the
+        claim holds only if that revision is still the latest and published.
         """
+        if after_revision is None:
+            condition = "attribute_not_exists(version_key) OR version_key <> :vk"
+            values = {}
+        else:
+            condition = "revision = :after AND #state = :published"
+            values = {":after": {"N": str(after_revision)}, ":published": {"S": PUBLISHED}}
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -239,11 +248,11 @@ class BatchStore:
                 UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
                                   "version_key = :vk, #state = :publishing, claimed_at = :now "
                                   "REMOVE published_at, messages"),
-                ConditionExpression="attribute_not_exists(version_key) OR version_key <> :vk",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"},
                                            ":vk": {"S": version_key}, ":now": {"S": now},
-                                           ":publishing": {"S": PUBLISHING}},
+                                           ":publishing": {"S": PUBLISHING}, **values},
                 ReturnValues="ALL_NEW")
         except self._client.exceptions.ConditionalCheckFailedException:
             return None
