@@ -13,12 +13,21 @@ STAMP := $(VENV)/.installed-stamp
 SANDBOX ?= auto
 SANDBOX_PORT ?= 4566
 STAGE ?= local
+API_PORT ?= 8000
+SIZE ?= S,M
+CUSTOMERS ?= 1000
+ORDERS ?= 5000
+ITEMS ?= 15000
+SEED ?= 1
+ORPHANS ?= 0
+INVALID ?= 0
 export SANDBOX SANDBOX_PORT STAGE
 export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
-        local-up local-down local-status local-env local-run logs tail status replay clean
+        local-up local-down local-status local-env local-run local-api logs tail status replay \
+        generate bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -66,6 +75,10 @@ local-env: $(STAMP) ## Print the sandbox's settings as KEY=value lines, for eval
 local-run: $(STAMP) ## Run the event runner in the foreground (breakpoint() works)
 	$(BIN)/python -m scripts.sandbox run
 
+local-api: $(STAMP) ## Serve the debugging routes with chalice local against the sandbox (API_PORT=8000)
+	@eval "$$($(BIN)/python -m scripts.sandbox env)" && \
+	  $(BIN)/chalice local --stage local --host 127.0.0.1 --port $(API_PORT)
+
 logs: $(STAMP) ## Follow the event runner: one line per invocation (VERBOSE=1 for all, ONCE=1 to stop)
 	@$(BIN)/python -m scripts.logs $(if $(VERBOSE),--verbose,) $(if $(ONCE),--no-follow,)
 
@@ -78,6 +91,13 @@ status: $(STAMP) ## Show a batch: files, rejects, orphans, publication (BATCH=<i
 
 replay: $(STAMP) ## Send dead-lettered events back through the handler (DRY_RUN=1 to list)
 	$(BIN)/python -m scripts.replay $(if $(DRY_RUN),--dry-run,)
+
+generate: $(STAMP) ## Write a drop of test files to .sandbox/generated (CUSTOMERS, ORDERS, ITEMS, BATCH, SEED, ORPHANS, INVALID)
+	$(BIN)/python -m scripts.generate --customers $(CUSTOMERS) --orders $(ORDERS) --items $(ITEMS) \
+	  --batch $(or $(BATCH),generated) --seed $(SEED) --orphans $(ORPHANS) --invalid $(INVALID)
+
+bench: $(STAMP) ## Measure the pipeline end to end vs the original design (SIZE=S,M; SIZE=L for the large drop)
+	$(BIN)/python -m scripts.bench --sizes $(SIZE)
 
 clean: ## Stop the sandbox and remove .venv, .sandbox and caches
 	-@test -x $(BIN)/python && $(BIN)/python -m scripts.sandbox down
