@@ -27,7 +27,7 @@ export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
         local-up local-down local-status local-env local-run local-api logs tail status replay \
-        generate bench clean
+        generate upload bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -95,6 +95,10 @@ replay: $(STAMP) ## Send dead-lettered events back through the handler (DRY_RUN=
 generate: $(STAMP) ## Write a drop of test files to .sandbox/generated (CUSTOMERS, ORDERS, ITEMS, BATCH, SEED, ORPHANS, INVALID)
 	$(BIN)/python -m scripts.generate --customers $(CUSTOMERS) --orders $(ORDERS) --items $(ITEMS) \
 	  --batch $(or $(BATCH),generated) --seed $(SEED) --orphans $(ORPHANS) --invalid $(INVALID)
+
+upload: $(STAMP) ## Upload a folder of CSV files to the sandbox with progress, then follow its batch (DIR=...)
+	@test -n "$(DIR)" || { echo "error: name the folder, e.g. make upload DIR=.sandbox/generated/generated" >&2; exit 2; }
+	@$(BIN)/python -m scripts.upload "$(DIR)"
 
 bench: $(STAMP) ## Measure the pipeline end to end vs the original design (SIZE=S,M; SIZE=L for the large drop)
 	$(BIN)/python -m scripts.bench --sizes $(SIZE)

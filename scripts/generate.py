@@ -3,7 +3,8 @@
     python -m scripts.generate --customers 1000 --orders 5000 --items 15000 --batch bench-s
 
 writes ``customers_<batch>.csv``, ``orders_<batch>.csv`` and ``items_<batch>.csv``
-to ``--out/<batch>/`` (``.sandbox/generated`` by default, outside git) and a
+to ``--out/<batch>/`` (``$SANDBOX_DIR/generated``, i.e. ``.sandbox/generated``, by
+default: outside git) and a
 ``manifest.json`` with what the pipeline must make of them: the customer
 count, the exact total amount of orders that belong to a known customer, and
 the orphan and invalid row counts. The same seed gives the same bytes.
@@ -23,10 +24,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from chalicelib.config import PROJECT_DIR
 from scripts.progress import Progress
-
-DEFAULT_OUT = PROJECT_DIR / ".sandbox" / "generated"
+from scripts.sandbox import sandbox_dir
 
 
 @dataclass
@@ -111,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--orphans", type=float, default=0.0, help="share of orphan orders and items, 0-1")
     parser.add_argument("--invalid", type=float, default=0.0, help="share of invalid order rows, 0-1")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None, help="folder (default: .sandbox/generated)")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.orders < 0 or args.items < 0:
         parser.error("--customers must be at least 1, --orders and --items at least 0")
     if not (0 <= args.orphans <= 1 and 0 <= args.invalid <= 1):
         parser.error("--orphans and --invalid are shares between 0 and 1")
-    manifest = generate(args.out, args.batch, args.customers, args.orders, args.items,
+    out = args.out or sandbox_dir() / "generated"
+    manifest = generate(out, args.batch, args.customers, args.orders, args.items,
                         args.seed, args.orphans, args.invalid)
-    print(f"Wrote {args.out / args.batch}: {manifest.customers:,} customers, {manifest.orders:,} orders "
+    print(f"Wrote {out / args.batch}: {manifest.customers:,} customers, {manifest.orders:,} orders "
           f"({manifest.orphan_orders:,} orphans, {manifest.invalid_rows:,} invalid), "
           f"{manifest.items:,} items ({manifest.orphan_items:,} orphans); "
           f"total amount {manifest.total_amount}")

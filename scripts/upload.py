@@ -1,0 +1,111 @@
+"""`make upload DIR=<folder>`: upload a drop to the sandbox with progress, then follow its batch.
+
+    python -m scripts.upload .sandbox/generated/big
+
+uploads every ``customers_*``, ``orders_*`` and ``items_*`` CSV of the folder
+(or the files named) to the ingest bucket, showing bytes sent, then waits for
+each batch it touched: it prints each file as the pipeline accepts or rejects
+it, and the publication with its message count. ``--no-wait`` stops after the
+uploads. The exit code is 0 when every batch was published, 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from chalicelib import aws
+from chalicelib.config import Settings
+from chalicelib.errors import RejectedInputError
+from chalicelib.keys import parse_object_key
+from chalicelib.status import batch_status
+from chalicelib.wiring import store_and_reports
+from scripts import sandbox
+from scripts.progress import Progress
+
+
+def files_to_upload(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.glob("*.csv")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise SystemExit(f"error: {path} is neither a file nor a folder")
+    if not files:
+        raise SystemExit(f"error: no .csv file in {', '.join(map(str, paths))}; "
+                         f"make one with `make generate BATCH=<id>`")
+    return files
+
+
+def upload(s3, bucket: str, files: list[Path]) -> None:
+    total = sum(f.stat().st_size for f in files)
+    with Progress(total, f"uploading {len(files)} file(s)", unit="bytes") as bar:
+        for path in files:
+            s3.upload_file(str(path), bucket, path.name, Callback=bar.advance)
+
+
+def follow(settings: Settings, batch_ids: list[str], timeout: float) -> bool:
+    """Print each batch's file outcomes and publication as they happen; True if all published."""
+    store, reports = store_and_reports(settings)
+    shown: set[tuple] = set()
+    pending = set(batch_ids)
+    published: set[str] = set()
+    started = time.monotonic()
+    while pending and time.monotonic() - started < timeout:
+        for batch_id in sorted(pending):
+            status = batch_status(store, reports, batch_id)
+            for f in status["files"]:
+                seen = (batch_id, f["kind"], f.get("etag"), f["outcome"])
+                if f["outcome"] != "not received" and seen not in shown:
+                    shown.add(seen)
+                    detail = (f"{f['rows']:,} rows" if f["outcome"] == "accepted"
+                              else f"{f.get('problem_count', 0)} problem(s), see {f.get('report_key')}")
+                    print(f"  {time.monotonic() - started:6.1f}s  {batch_id}: {f['kind']} "
+                          f"{f['outcome']} ({detail})", flush=True)
+            if status["published"]:
+                print(f"  {time.monotonic() - started:6.1f}s  {batch_id}: published revision "
+                      f"{status['revision']}, {status['messages']:,} messages", flush=True)
+                pending.discard(batch_id)
+                published.add(batch_id)
+            elif any(f["outcome"] == "rejected" for f in status["files"]):
+                print(f"  {batch_id}: waits for a corrected upload; "
+                      f"`make status BATCH={batch_id}` shows why", flush=True)
+                pending.discard(batch_id)
+        time.sleep(0.5)
+    for batch_id in sorted(pending):
+        print(f"  {batch_id}: not published after {timeout:.0f} s; `make logs` shows what the runner did")
+    return published == set(batch_ids)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path)
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for publication")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait (600)")
+    parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
+    args = parser.parse_args(argv)
+    files = files_to_upload(args.paths)
+    batch_ids = []
+    for path in files:
+        try:
+            batch_ids.append(parse_object_key(path.name).batch_id)
+        except RejectedInputError as exc:
+            print(f"note: {exc}", file=sys.stderr)  # uploaded anyway: the pipeline reports it too
+    state = sandbox.require_running()
+    if state is None:
+        return 1
+    os.environ.update(state.client_env)
+    settings = Settings.for_stage(args.stage)
+    upload(aws.client("s3"), settings.ingest_bucket, files)
+    if args.no_wait:
+        return 0
+    print("Waiting for the pipeline (Ctrl-C stops waiting, not the pipeline):")
+    return 0 if follow(settings, sorted(set(batch_ids)), args.timeout) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
