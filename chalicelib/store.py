@@ -91,6 +91,13 @@ def _row_item(kind: str, row) -> dict:
     return {"sk": {"S": row.item_id}, "order_id": {"S": row.order_id}}
 
 
+_ROW_PROJECTION = {
+    "customers": {"ProjectionExpression": "sk, #n", "ExpressionAttributeNames": {"#n": "name"}},
+    "orders": {"ProjectionExpression": "sk, customer_id, amount"},
+    "items": {"ProjectionExpression": "sk, order_id"},
+}
+
+
 def _row_from_item(kind: str, item: dict):
     if kind == "customers":
         return Customer(item["sk"]["S"], item["name"]["S"])
@@ -174,6 +181,8 @@ class BatchStore:
         for shard in range(record.shards):
             pages = paginator.paginate(
                 TableName=self._table, ConsistentRead=True,
+                # The partition key is known; leaving it out trims every response.
+                **_ROW_PROJECTION[kind],
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": f"rows#{batch_id}#{kind}#{record.etag}#{shard}"}})
             for page in pages:

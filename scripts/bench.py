@@ -26,8 +26,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.parse
 import urllib.request
 from collections import Counter
 from decimal import Decimal
@@ -58,6 +58,7 @@ CHUNK = 1024 * 1024
 def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> None:
     calls: Counter[str] = Counter()
     outcomes = []
+    rss_after: list[float] = []
     started = time.perf_counter()
     if design == "pipeline":
         from chalice.test import Client
@@ -75,6 +76,9 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
                     outcomes.append(client.lambda_.invoke("on_csv_uploaded", event).payload)
                 finally:
                     stop()
+                # The process's peak so far: after the first two files it is what
+                # processing a file takes; after the last, publication too.
+                rss_after.append(_peak_rss_mb())
     else:
         from scripts.baseline import OriginalDesignBaseline
         sqs = aws.client("sqs")
@@ -87,10 +91,15 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
         stop()
     result_path.write_text(json.dumps({
         "wall_s": time.perf_counter() - started,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb_after_each_file": rss_after,
         "calls": dict(calls),
         "outcomes": outcomes,
     }))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- the parent -------------------------------------------------------------------
@@ -157,17 +166,49 @@ def run_in_worker(design: str, bucket: str, keys: list[str], env: dict[str, str]
     return result
 
 
-def published(endpoint: str, queue_url: str, batch_id: str) -> tuple[int, Decimal]:
-    """Message count and total amount of a batch on the queue, read without receiving."""
-    from chalicelib.messages import from_json
-    from chalicelib.payloads import read_body
-    url = f"{endpoint}/_aws/sqs/messages?QueueUrl={urllib.parse.quote(queue_url, safe='')}"
-    with urllib.request.urlopen(url, timeout=120) as response:
-        messages = json.load(response)["Messages"]
-    s3 = aws.client("s3")
-    bodies = [from_json(read_body(m["Body"], s3)) for m in messages]
-    mine = [b for b in bodies if b.get("batch_id") == batch_id]
-    return len(mine), sum((b["total_amount_spent"] for b in mine), Decimal("0"))
+class Consumer(threading.Thread):
+    """Reads and deletes the output queue while the pipeline publishes, as downstream would.
+
+    Draining as it goes also keeps the emulator's queue short: moto computes a
+    queue's attributes, which walk every message, on each send, so a queue left
+    to grow makes each SendMessageBatch slower than the last (AWS does not).
+    """
+
+    def __init__(self, queue_url: str) -> None:
+        super().__init__(daemon=True)
+        self._queue_url = queue_url
+        self._stop_when_empty = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self.totals: dict[str, Decimal] = {}
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from chalicelib.messages import from_json
+        from chalicelib.payloads import read_body
+        sqs, s3 = aws.client("sqs"), aws.client("s3")
+        try:
+            while True:
+                messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=1).get("Messages", [])
+                if not messages:
+                    if self._stop_when_empty.is_set():
+                        return
+                    continue
+                for message in messages:
+                    body = from_json(read_body(message["Body"], s3))
+                    self.counts[body["batch_id"]] += 1
+                    self.totals[body["batch_id"]] = (self.totals.get(body["batch_id"], Decimal("0"))
+                                                     + body["total_amount_spent"])
+                sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+        except BaseException as exc:  # reported by finish(), in the main thread
+            self.error = exc
+
+    def finish(self) -> None:
+        self._stop_when_empty.set()
+        self.join(timeout=600)
+        if self.error:
+            raise self.error
 
 
 def measure_parsing(manifest: dict) -> dict:
@@ -219,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parsing = measure_parsing(manifests[parse_drop])
 
     port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{port}"  # a private emulator: nothing else shares its figures
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test",
            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_REGION": "us-east-1", "PYTHONUNBUFFERED": "1"}
@@ -236,12 +277,19 @@ def main(argv: list[str] | None = None) -> int:
         from scripts.baseline import OriginalDesignBaseline
         dynamodb.create_table(**OriginalDesignBaseline.table_definition(BASELINE_TABLE))
         sqs.create_queue(QueueName=BASELINE_QUEUE)
+        consumer = Consumer(resources.output_queue_url)
+        consumer.start()
         for size in sizes:
             manifest = manifests[size]
             keys = upload(s3, settings.ingest_bucket, manifest)
             print(f"Running the pipeline on the {size} drop ...", flush=True)
             run = run_in_worker("pipeline", settings.ingest_bucket, keys, env)
-            count, total = published(endpoint, resources.output_queue_url, manifest["batch_id"])
+            deadline = time.monotonic() + 120
+            while (consumer.counts[manifest["batch_id"]] < manifest["customers"]
+                   and consumer.is_alive() and time.monotonic() < deadline):
+                time.sleep(0.2)
+            count = consumer.counts[manifest["batch_id"]]
+            total = consumer.totals.get(manifest["batch_id"], Decimal("0"))
             if count != manifest["customers"] or total != Decimal(manifest["total_amount"]):
                 raise SystemExit(f"{size}: published {count} messages totalling {total}; expected "
                                  f"{manifest['customers']} totalling {manifest['total_amount']}")
@@ -250,9 +298,13 @@ def main(argv: list[str] | None = None) -> int:
                 print("Running the original design (baseline) on the XS drop ...", flush=True)
                 baseline = run_in_worker("baseline", settings.ingest_bucket, keys, env)
                 runs["XS baseline"] = {**baseline, "rows": runs["XS"]["rows"]}
+        consumer.finish()
     finally:
         emulator.terminate()
-        emulator.wait(timeout=10)
+        try:
+            emulator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
 
     print_report(runs, parsing, parse_drop)
     return 0
@@ -271,6 +323,10 @@ def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str) -> None:
         print(f"{name:<12}{run['rows']:>11,}{run['wall_s']:>9.2f}{run['rows'] / run['wall_s']:>10,.0f}"
               f"{run['peak_rss_mb']:>13.0f}{calls:>11,}{_per_1k(run):>13.1f}")
     print()
+    for name, run in runs.items():
+        if run.get("peak_rss_mb_after_each_file"):
+            print(f"{name}: peak RSS after customers, orders, items+publication: "
+                  + ", ".join(f"{mb:.0f} MB" for mb in run["peak_rss_mb_after_each_file"]))
     for name, run in runs.items():
         by_operation = ", ".join(f"{op} {n:,}" for op, n in sorted(run["calls"].items(), key=lambda x: -x[1]))
         print(f"{name}: {by_operation}")
