@@ -144,6 +144,10 @@ class Pipeline:
                 return outcome
             finally:
                 outcome.rows_read, outcome.rows_rejected = stats.rows_read, stats.rows_rejected
+        # The accepted version replaces any rejected one: its report is history.
+        # Also on a duplicate, in case the invocation that recorded this version
+        # failed before it got here. (Deleting a missing object is a no-op.)
+        self._reports.delete(rejection_report_key(name.batch_id, name.file_name))
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
         self._publish_if_complete(name.batch_id, outcome)
@@ -161,12 +165,9 @@ class Pipeline:
         rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name,
                           stats=stats)
         count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
-        previous = self._store.record_file(name.batch_id, FileRecord(
+        self._store.record_file(name.batch_id, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
             shards=self._store.shards, processed_at=self._now(), sequencer=sequencer))
-        if previous is not None and previous.status == REJECTED:
-            # The corrected upload replaces the rejected one: its report is history.
-            self._reports.delete(previous.report_key)
         return count
 
     def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,

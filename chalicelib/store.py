@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,6 +66,7 @@ class Publication:
     claimed_at: str
     published_at: str = ""
     messages: int = 0
+    claim_token: str = ""  # unique per claim attempt: tells a retried claim from a rival's
 
 
 @dataclass
@@ -250,20 +252,29 @@ class BatchStore:
         else:
             condition = "revision = :after AND #state = :published"
             values = {":after": {"N": str(after_revision)}, ":published": {"S": PUBLISHED}}
+        token = uuid.uuid4().hex
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"batch#{batch_id}"}, "sk": {"S": "publication"}},
                 UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
-                                  "version_key = :vk, #state = :publishing, claimed_at = :now "
+                                  "version_key = :vk, #state = :publishing, claimed_at = :now, "
+                                  "claim_token = :token "
                                   "REMOVE published_at, messages"),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"},
                                            ":vk": {"S": version_key}, ":now": {"S": now},
-                                           ":publishing": {"S": PUBLISHING}, **values},
+                                           ":publishing": {"S": PUBLISHING},
+                                           ":token": {"S": token}, **values},
                 ReturnValues="ALL_NEW")
         except self._client.exceptions.ConditionalCheckFailedException:
+            # botocore retries a call whose answer was lost (a time-out): if our
+            # first attempt landed, the retry fails the condition on our own
+            # claim. The token tells that apart from a rival's claim.
+            current = self.read_batch(batch_id).publication
+            if current is not None and current.claim_token == token:
+                return current
             return None
         return _publication_from_item(response["Attributes"])
 
@@ -296,4 +307,5 @@ def _publication_from_item(item: dict) -> Publication:
         revision=int(item["revision"]["N"]), version_key=item["version_key"]["S"],
         state=item["state"]["S"], claimed_at=item["claimed_at"]["S"],
         published_at=item.get("published_at", {}).get("S", ""),
-        messages=int(item.get("messages", {}).get("N", "0")))
+        messages=int(item.get("messages", {}).get("N", "0")),
+        claim_token=item.get("claim_token", {}).get("S", ""))
