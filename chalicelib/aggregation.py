@@ -17,7 +17,9 @@ class BatchAggregate:
 
 def natural_key(identifier: str) -> tuple:
     """Sort numeric ids numerically ("2" before "10"), others by text, numbers first."""
-    return (0, int(identifier), identifier) if identifier.isdigit() else (1, 0, identifier)
+    # isascii: str.isdigit is also true for "1²" or "①", which int() refuses.
+    numeric = identifier.isascii() and identifier.isdigit()
+    return (0, int(identifier), identifier) if numeric else (1, 0, identifier)
 
 
 def _sorted_ids(ids: list[str]) -> tuple[str, ...]:

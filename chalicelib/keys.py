@@ -27,7 +27,7 @@ class ObjectName:
 
 def parse_object_key(key: str) -> ObjectName:
     """Split ``incoming/orders_20230828.csv`` into kind ``orders`` and batch ``20230828``."""
-    match = _KEY.match(key)
+    match = _KEY.fullmatch(key)  # fullmatch: "$" would also allow a trailing newline
     if not match:
         raise UnknownObjectKeyError(key, [Problem(
             line=0, column="", value=key,

@@ -13,8 +13,12 @@ from typing import Any
 from chalicelib.model import CustomerMessage
 
 
+_CENTS = Decimal("0.01")
+
+
 def _number(value: Decimal) -> str:
-    return format(value, "f")
+    # Input amounts have at most two places ("250" is allowed); the wire always has two.
+    return format(value.quantize(_CENTS), "f")
 
 
 def _string(value: str) -> str:

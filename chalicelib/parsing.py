@@ -24,7 +24,7 @@ from chalicelib.errors import InvalidFileError, Problem
 from chalicelib.model import Customer, Item, Order
 
 _BOM = b"\xef\xbb\xbf"
-_AMOUNT = re.compile(r"\d{1,15}(?:\.\d{1,2})?")
+_AMOUNT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,2})?")  # ASCII digits only: \d takes any script
 MAX_ID_LENGTH = 200
 FIX_HINT = "Fix the rows listed and upload the file again under the same key."
 

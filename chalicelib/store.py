@@ -172,8 +172,9 @@ class BatchStore:
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
                 return total
-            # Full jitter: spreads the retries of concurrent writers apart.
-            self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+            if attempt + 1 < self._max_attempts:
+                # Full jitter: spreads the retries of concurrent writers apart.
+                self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
         raise PipelineError(f"DynamoDB left {len(requests)} write(s) unprocessed in table "
                             f"{self._table} after {self._max_attempts} attempts")
 

@@ -1,0 +1,416 @@
+"""parsing: byte chunks in, typed rows out, and every problem located by line and column."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.errors import InvalidFileError, Problem
+from chalicelib.model import Customer, Item, Order
+from chalicelib.parsing import FIX_HINT, ParseStats, decode_lines, parse_rows
+
+BOM = b"\xef\xbb\xbf"
+AMOUNT_REASON = ("the amount must be a non-negative decimal number with at most 2 decimal places, "
+                 "e.g. 250.00")
+ORDERS_HEADER = "order_id,customer_id,amount"
+
+
+def csv_bytes(*lines: str, end: str = "\n", bom: bool = False) -> bytes:
+    return (BOM if bom else b"") + "".join(line + end for line in lines).encode("utf-8")
+
+
+def parse(kind: str, data: bytes, chunks: list[bytes] | None = None, **kwargs) -> list:
+    return list(parse_rows(kind, chunks if chunks is not None else [data], f"{kind}_b1.csv", **kwargs))
+
+
+def rejection(kind: str, data: bytes, **kwargs) -> InvalidFileError:
+    with pytest.raises(InvalidFileError) as caught:
+        parse(kind, data, **kwargs)
+    return caught.value
+
+
+def located(error: InvalidFileError) -> list[tuple[int, str, str]]:
+    return [(p.line, p.column, p.reason) for p in error.problems]
+
+
+# --- what is accepted ------------------------------------------------------------
+
+SAMPLE_ORDERS = [Order("1001", "1", Decimal("250.00")), Order("1002", "1", Decimal("150.00")),
+                 Order("1003", "2", Decimal("300.00"))]
+
+
+@pytest.mark.parametrize("bom", [False, True], ids=["no-bom", "bom"])
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_bom_and_line_ends_do_not_change_the_rows(bom, end):
+    data = csv_bytes(ORDERS_HEADER, "1001,1,250.00", "1002,1,150.00", "1003,2,300.00", end=end, bom=bom)
+
+    assert parse("orders", data) == SAMPLE_ORDERS
+
+
+def test_the_last_line_needs_no_line_end():
+    assert parse("items", b"item_id,order_id\n501,1001\n502,1001") == [Item("501", "1001"), Item("502", "1001")]
+
+
+@pytest.mark.parametrize("kind, data, expected", [
+    ("customers", b"customer_id,customer_name\n1,John Doe\n", [Customer("1", "John Doe")]),
+    ("orders", b"order_id,customer_id,amount\n1001,1,250.00\n", [Order("1001", "1", Decimal("250.00"))]),
+    ("items", b"item_id,order_id\n501,1001\n", [Item("501", "1001")]),
+])
+def test_each_kind_builds_its_row_type(kind, data, expected):
+    assert parse(kind, data) == expected
+
+
+@pytest.mark.parametrize("field, value", [
+    ('"Doe, John"', "Doe, John"),
+    ('"first line\nsecond line"', "first line\nsecond line"),
+    ('"She said ""hi"""', 'She said "hi"'),
+    ('""', None),  # a quoted empty value is still missing: see the rejection tests
+    ('"  padded  "', "padded"),
+    ("Zoë 日本 \u2028 ok", "Zoë 日本 \u2028 ok"),  # U+2028 is not a line end in CSV
+])
+def test_quoted_fields(field, value):
+    data = csv_bytes("customer_id,customer_name", f"1,{field}")
+    if value is None:
+        assert located(rejection("customers", data)) == [(2, "customer_name", "the value is missing")]
+    else:
+        assert parse("customers", data) == [Customer("1", value)]
+
+
+def test_blank_and_whitespace_only_lines_are_skipped_and_not_counted():
+    data = b"\n  \r\nitem_id,order_id\r\n\r\n501,1001\n\n \t\n502,1001\n\n"
+    stats = ParseStats()
+
+    assert parse("items", data, stats=stats) == [Item("501", "1001"), Item("502", "1001")]
+    assert (stats.rows_read, stats.rows_rejected) == (2, 0)
+
+
+def test_line_numbers_count_blank_lines_before_and_after_the_header():
+    data = b"\n\nitem_id,order_id\n\n501,\n"
+
+    assert located(rejection("items", data)) == [(5, "order_id", "the value is missing")]
+
+
+def test_columns_in_any_order_and_extra_columns_ignored():
+    data = csv_bytes("note,amount,customer_id,region,order_id", "gift,12.50,7,EU,1001")
+
+    assert parse("orders", data) == [Order("1001", "7", Decimal("12.50"))]
+
+
+def test_header_names_ignore_case_and_surrounding_whitespace():
+    data = csv_bytes(" Order_ID ,CUSTOMER_ID,\tAmount ", "1001,1,1.00")
+
+    assert parse("orders", data) == [Order("1001", "1", Decimal("1.00"))]
+
+
+def test_values_are_stripped_of_surrounding_whitespace():
+    assert parse("orders", csv_bytes(ORDERS_HEADER, " 1001 , 1 , 2.50 ")) == [
+        Order("1001", "1", Decimal("2.50"))]
+
+
+# --- chunk boundaries --------------------------------------------------------------
+
+# Everything a chunk boundary can cut: the BOM, a CRLF, multi-byte UTF-8 (2, 3 and
+# 4 bytes) and a quoted value spanning lines.
+TRICKY = BOM + ("customer_id,customer_name\r\n"
+          "1,José Müller\r\n"
+          '2,"Doe, Jane\r\nsecond line"\r\n'
+          "\r\n"
+          "3,日本 🎉\r\n").encode("utf-8")
+TRICKY_ROWS = [Customer("1", "José Müller"), Customer("2", "Doe, Jane\r\nsecond line"),
+               Customer("3", "日本 🎉")]
+
+
+def test_the_tricky_file_parses_whole():
+    assert parse("customers", TRICKY) == TRICKY_ROWS
+
+
+@pytest.mark.parametrize("offset", range(len(TRICKY) + 1))
+def test_a_split_at_any_byte_gives_the_same_rows(offset):
+    assert parse("customers", TRICKY, chunks=[TRICKY[:offset], TRICKY[offset:]]) == TRICKY_ROWS
+
+
+def test_one_byte_chunks_give_the_same_rows():
+    assert parse("customers", TRICKY, chunks=[bytes([b]) for b in TRICKY]) == TRICKY_ROWS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(TRICKY)), max_size=8))
+def test_any_number_of_splits_gives_the_same_lines_and_rows(cuts):
+    bounds = [0, *sorted(cuts), len(TRICKY)]
+    chunks = [TRICKY[a:b] for a, b in zip(bounds, bounds[1:])]
+
+    assert "".join(decode_lines(chunks, "f.csv")) == TRICKY[len(BOM):].decode("utf-8")
+    assert parse("customers", TRICKY, chunks=chunks) == TRICKY_ROWS
+
+
+def test_decode_lines_keeps_line_ends_and_drops_only_a_leading_bom():
+    data = BOM + "a\r\nb\u2028c\n\ufeffd".encode("utf-8")
+
+    assert list(decode_lines([data], "f.csv")) == ["a\r\n", "b\u2028c\n", "\ufeffd"]
+
+
+# --- amounts -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, amount", [
+    ("0", Decimal("0")),
+    ("0.00", Decimal("0.00")),
+    ("0.1", Decimal("0.1")),  # exact, not the float 0.1000000000000000055...
+    ("250", Decimal("250")),
+    ("250.00", Decimal("250.00")),
+    ("19.99", Decimal("19.99")),
+    ("007.50", Decimal("7.50")),
+    ("999999999999999.99", Decimal("999999999999999.99")),
+])
+def test_accepted_amounts_are_exact_decimals(text, amount):
+    [order] = parse("orders", csv_bytes(ORDERS_HEADER, f"1,1,{text}"))
+
+    assert isinstance(order.amount, Decimal)
+    assert order.amount == amount
+    assert str(order.amount) == str(amount)  # the digits too, not only the value
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("-1.00", id="negative"),
+    pytest.param("+1.00", id="plus-sign"),
+    pytest.param("-0", id="negative-zero"),
+    pytest.param("1.234", id="three-decimals"),
+    pytest.param("1e3", id="exponent"),
+    pytest.param("2.5E+2", id="exponent-upper"),
+    pytest.param('"1,000.00"', id="thousands-comma"),
+    pytest.param("1 000.00", id="thousands-space"),
+    pytest.param("1_000", id="underscore"),
+    pytest.param("$10.00", id="currency"),
+    pytest.param('"10,00"', id="decimal-comma"),
+    pytest.param("abc", id="text"),
+    pytest.param("NaN", id="nan"),
+    pytest.param("Infinity", id="infinity"),
+    pytest.param("0x10", id="hex"),
+    pytest.param("1234567890123456", id="sixteen-digits"),
+    pytest.param("\u0662\u0665\u0660.00", id="arabic-indic-digits"),
+    pytest.param("\uff11\uff10.00", id="fullwidth-digits"),
+])
+def test_rejected_amounts_name_line_column_value_and_rule(text):
+    data = csv_bytes(ORDERS_HEADER, "1,1,1.00", f"2,1,{text}")
+
+    assert rejection("orders", data).problems == [Problem(3, "amount", text.strip('"'), AMOUNT_REASON)]
+
+
+# --- missing values, long values, field counts --------------------------------------
+
+@pytest.mark.parametrize("row, columns", [
+    (",1,1.00", ["order_id"]),
+    ("1,,1.00", ["customer_id"]),
+    ("1,1,", ["amount"]),
+    ("1, ,  ", ["customer_id", "amount"]),
+    (",,", ["order_id", "customer_id", "amount"]),
+])
+def test_each_missing_value_is_named_by_column(row, columns):
+    error = rejection("orders", csv_bytes(ORDERS_HEADER, row))
+
+    assert located(error) == [(2, column, "the value is missing") for column in columns]
+
+
+def test_a_value_over_200_characters_is_rejected_with_a_shortened_value():
+    long_id = "x" * 201
+    error = rejection("customers", csv_bytes("customer_id,customer_name", f"{long_id},Ann"))
+
+    assert error.problems == [Problem(2, "customer_id", "x" * 40 + "...",
+                                      "the value is longer than 200 characters")]
+
+
+def test_a_value_of_exactly_200_characters_is_accepted():
+    assert parse("customers", csv_bytes("customer_id,customer_name", f"1,{'n' * 200}")) == [
+        Customer("1", "n" * 200)]
+
+
+@pytest.mark.parametrize("row, found", [("501", 1), ("501,1001,extra", 3)])
+def test_a_row_with_the_wrong_number_of_fields(row, found):
+    error = rejection("items", csv_bytes("item_id,order_id", row))
+
+    assert error.problems == [Problem(2, "", row, f"expected 2 fields as in the header, found {found}")]
+
+
+# --- duplicates ---------------------------------------------------------------------
+
+def test_a_duplicate_id_names_the_line_of_its_first_use():
+    data = csv_bytes("item_id,order_id", "501,1001", "502,1001", "501,1002", "501,1003")
+
+    assert located(rejection("items", data)) == [
+        (4, "item_id", "duplicate id: already used on line 2"),
+        (5, "item_id", "duplicate id: already used on line 2"),
+    ]
+
+
+def test_an_id_first_used_on_an_invalid_row_is_still_a_duplicate_later():
+    data = csv_bytes(ORDERS_HEADER, "1001,1,abc", "1001,1,1.00")
+
+    assert located(rejection("orders", data)) == [
+        (2, "amount", AMOUNT_REASON),
+        (3, "order_id", "duplicate id: already used on line 2"),
+    ]
+
+
+def test_ids_are_compared_after_stripping_whitespace():
+    data = csv_bytes("customer_id,customer_name", "1,Ann", " 1 ,Bob")
+
+    assert located(rejection("customers", data)) == [
+        (3, "customer_id", "duplicate id: already used on line 2")]
+
+
+# --- line numbers ---------------------------------------------------------------------
+
+def test_a_record_spanning_lines_is_reported_on_the_line_where_it_starts():
+    data = csv_bytes("customer_id,customer_name",
+                     '1,"two',        # line 2
+                     'lines"',        # line 3
+                     '"",Nobody',     # line 4: missing id
+                     '"5',            # line 5: a quoted id over lines 5-6 ...
+                     '",x',
+                     '7,')            # line 7: missing name
+
+    assert located(rejection("customers", data)) == [
+        (4, "customer_id", "the value is missing"),
+        (7, "customer_name", "the value is missing"),
+    ]
+
+
+def test_a_bad_multi_line_record_is_reported_at_its_first_line():
+    data = csv_bytes(ORDERS_HEADER, "1,1,1.00", '2,"a\nb\nc",x')
+
+    assert located(rejection("orders", data)) == [(3, "amount", AMOUNT_REASON)]
+
+
+def test_crlf_line_numbers_match_lf_line_numbers():
+    lines = (ORDERS_HEADER, "1,1,1.00", "", "2,1,bad")
+
+    assert located(rejection("orders", csv_bytes(*lines, end="\r\n", bom=True))) == \
+        located(rejection("orders", csv_bytes(*lines))) == [(4, "amount", AMOUNT_REASON)]
+
+
+# --- malformed CSV, encoding, header ---------------------------------------------------
+
+@pytest.mark.parametrize("data, line, reason", [
+    (b'item_id,order_id\n501,1001\n502,"1001\n503,1002\n', 3, "malformed CSV: unexpected end of data"),
+    (b'item_id,order_id\n501,"1001"x\n', 2, "malformed CSV: ',' expected after '\"'"),
+])
+def test_malformed_csv_is_located_at_the_record_start(data, line, reason):
+    assert located(rejection("items", data)) == [(line, "", reason)]
+
+
+def test_invalid_utf8_names_the_line_and_the_bytes():
+    data = b"customer_id,customer_name\n1,Ann\n2,Ren\xe9e\n"
+    error = rejection("customers", data)
+
+    assert error.problems == [Problem(3, "", "e9", "the file is not valid UTF-8 at this line")]
+    assert error.hint == "Export the file as UTF-8 and upload it again."
+
+
+@pytest.mark.parametrize("offset", range(30, 45))
+def test_invalid_utf8_is_located_wherever_the_chunks_are_cut(offset):
+    data = b"customer_id,customer_name\n1,Ann\n\n2,Ren\xe9e\n3,Bo\n"
+
+    error = rejection("customers", data, chunks=[data[:offset], data[offset:]])
+
+    assert located(error) == [(4, "", "the file is not valid UTF-8 at this line")]
+
+
+@pytest.mark.xfail(strict=True, reason="an invalid UTF-8 byte raises at once from decode_lines, dropping "
+                                       "the row problems already found before it")
+def test_invalid_utf8_keeps_the_problems_found_before_it():
+    data = b"order_id,customer_id,amount\n1,1,abc\n2,1,Ren\xe9e\n"
+
+    assert located(rejection("orders", data)) == [
+        (2, "amount", AMOUNT_REASON),
+        (3, "", "the file is not valid UTF-8 at this line"),
+    ]
+
+
+@pytest.mark.parametrize("data", [b"", BOM, b"\n\r\n  \n"], ids=["empty", "bom-only", "blank-lines"])
+def test_an_empty_file_asks_for_the_header(data):
+    error = rejection("items", data)
+
+    assert located(error) == [(1, "", "the file is empty: expected a header row item_id,order_id")]
+    assert error.hint == "Upload the file with its header row and data."
+
+
+def test_a_missing_required_column_lists_what_was_found():
+    error = rejection("orders", csv_bytes("Order_ID,customer,amount", "1,1,1.00"))
+
+    assert located(error) == [
+        (1, "customer_id", "required column is missing from the header (found: order_id,customer,amount)")]
+    assert error.hint == ("The header must name the columns order_id,customer_id,amount "
+                          "(any order; extra columns are ignored).")
+
+
+def test_a_repeated_required_column_is_rejected():
+    error = rejection("items", csv_bytes("item_id,order_id,ITEM_ID", "1,2,3"))
+
+    assert located(error) == [(1, "item_id", "the column appears more than once in the header")]
+
+
+def test_a_repeated_extra_column_is_ignored():
+    assert parse("items", csv_bytes("note,item_id,note,order_id", "a,501,b,1001")) == [Item("501", "1001")]
+
+
+# --- all problems, the cap, stats and streaming ------------------------------------------
+
+def test_no_rows_after_the_first_problem_but_every_problem_listed():
+    data = csv_bytes(ORDERS_HEADER, "1,1,1.00", "2,1,2.00", "3,1,x", "4,1,4.00", "5,,5.00")
+    stats = ParseStats()
+    yielded = []
+
+    with pytest.raises(InvalidFileError) as caught:
+        for row in parse_rows("orders", [data], "orders_b1.csv", stats=stats):
+            yielded.append(row)
+
+    assert [o.order_id for o in yielded] == ["1", "2"]
+    assert located(caught.value) == [(4, "amount", AMOUNT_REASON), (6, "customer_id", "the value is missing")]
+    assert (stats.rows_read, stats.rows_rejected) == (5, 2)
+
+
+def test_stats_of_an_accepted_file():
+    stats = ParseStats()
+    parse("items", csv_bytes("item_id,order_id", "1,1", "", "2,1", "3,2"), stats=stats)
+
+    assert (stats.rows_read, stats.rows_rejected) == (3, 0)
+
+
+def test_a_row_with_several_problems_is_one_rejected_row():
+    stats = ParseStats()
+    error = rejection("orders", csv_bytes(ORDERS_HEADER, "1,1,1.00", ",,bad"), stats=stats)
+
+    assert error.problem_count == 3
+    assert (stats.rows_read, stats.rows_rejected) == (2, 1)
+
+
+def test_max_reported_caps_the_list_but_not_the_count():
+    bad_rows = [f"{n},1,bad{n}" for n in range(1, 8)]
+    error = rejection("orders", csv_bytes(ORDERS_HEADER, *bad_rows), max_reported=2)
+
+    assert [(p.line, p.value) for p in error.problems] == [(2, "bad1"), (3, "bad2")]
+    assert error.problem_count == 7
+
+
+def test_the_default_cap_is_1000_problems():
+    error = rejection("items", csv_bytes("item_id,order_id", *[f"{n}," for n in range(1500)]))
+
+    assert len(error.problems) == 1000
+    assert error.problem_count == 1500
+    assert error.problems[-1].line == 1001
+
+
+def test_the_error_message_says_file_where_what_and_what_to_do():
+    data = csv_bytes(ORDERS_HEADER, "1,1,-5", "2,,1.00", "2,1,1.00", "4,1,1.234", "5,1,1e2")
+    error = rejection("orders", data, max_reported=4)
+
+    assert error.file_name == "orders_b1.csv"
+    assert error.problem_count == 5
+    assert len(error.problems) == 4
+    assert error.hint == FIX_HINT
+    assert str(error) == (
+        f"orders_b1.csv was rejected: line 2, column 'amount': {AMOUNT_REASON} (value '-5'); "
+        "line 3, column 'customer_id': the value is missing; "
+        "line 4, column 'order_id': duplicate id: already used on line 3 (value '2'); "
+        "and 2 more problem(s). Fix the rows listed and upload the file again under the same key.")
