@@ -21,13 +21,14 @@ ITEMS ?= 15000
 SEED ?= 1
 ORPHANS ?= 0
 INVALID ?= 0
+REGION ?= $(AWS_DEFAULT_REGION)
 export SANDBOX SANDBOX_PORT STAGE
 export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
         local-up local-down local-status local-env local-run local-api logs tail status replay \
-        generate upload bench clean
+        generate upload bench deploy destroy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -102,6 +103,12 @@ upload: $(STAMP) ## Upload a folder of CSV files to the sandbox with progress, t
 
 bench: $(STAMP) ## Measure the pipeline end to end vs the original design (SIZE=S,M; SIZE=L for the large drop)
 	$(BIN)/python -m scripts.bench --sizes $(SIZE)
+
+deploy: $(STAMP) ## Deploy a stage to AWS: provision, chalice deploy, failed events to the DLQ (STAGE=dev REGION= DRY_RUN=1 ALLOW_ENDPOINT=1)
+	AWS_REGION=$(REGION) AWS_DEFAULT_REGION=$(REGION) $(BIN)/python -m scripts.deploy deploy --stage $(STAGE) $(if $(DRY_RUN),--dry-run,) $(if $(ALLOW_ENDPOINT),--allow-endpoint,)
+
+destroy: $(STAMP) ## Delete a deployed stage; CONFIRM=delete-data also deletes its table, queues and empty bucket (STAGE=dev REGION= DRY_RUN=1)
+	AWS_REGION=$(REGION) AWS_DEFAULT_REGION=$(REGION) $(BIN)/python -m scripts.deploy destroy --stage $(STAGE) $(if $(DRY_RUN),--dry-run,) $(if $(CONFIRM),--confirm $(CONFIRM),)
 
 clean: ## Stop the sandbox and remove .venv, .sandbox and caches
 	-@test -x $(BIN)/python && $(BIN)/python -m scripts.sandbox down

@@ -7,14 +7,28 @@ it never deletes anything.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlparse
 
-from chalicelib.config import Settings
+from botocore.exceptions import ClientError
+
+from chalicelib.config import CHALICE_CONFIG, Settings
 from chalicelib.errors import ConfigurationError
 
 # How often a consumer may fail a message before SQS moves it to the dead-letter queue.
 MAX_RECEIVE_COUNT = 5
 FOURTEEN_DAYS = str(14 * 24 * 3600)
+
+# What ensure_point_in_time_recovery reports (Resources.point_in_time_recovery).
+PITR_OFF = "off"
+PITR_ENABLED = "enabled"
+PITR_UNSUPPORTED = "unsupported by this endpoint"
+# Error codes with which emulators say they do not implement an operation.
+_UNSUPPORTED_CODES = {"UnknownOperationException", "NotImplemented", "NotImplementedError",
+                      "InvalidAction", "501"}
+_AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 
 
 @dataclass(frozen=True)
@@ -23,15 +37,24 @@ class Resources:
     table_name: str
     output_queue_url: str
     dead_letter_queue_url: str
+    point_in_time_recovery: str = PITR_OFF
 
 
-def provision(settings: Settings, s3, dynamodb, sqs) -> Resources:
+def provision(settings: Settings, s3, dynamodb, sqs, point_in_time_recovery: bool = False,
+              sleep: Callable[[float], None] = time.sleep) -> Resources:
+    """Create or update the stage's bucket, table and queues.
+
+    ``point_in_time_recovery`` is for AWS stages: the sandbox's data is
+    disposable, a deployed stage's table is the only copy of its rows.
+    """
     if settings.output_queue_name.endswith(".fifo") != settings.dead_letter_queue_name.endswith(".fifo"):
         raise ConfigurationError(
             "OUTPUT_QUEUE_NAME and DEAD_LETTER_QUEUE_NAME must both end in .fifo or neither: "
             "SQS requires the dead-letter queue of a FIFO queue to be FIFO too")
     ensure_bucket(s3, settings.ingest_bucket)
     ensure_table(dynamodb, settings.table_name)
+    pitr = (ensure_point_in_time_recovery(dynamodb, settings.table_name, sleep=sleep)
+            if point_in_time_recovery else PITR_OFF)
     dlq_url = ensure_queue(sqs, settings.dead_letter_queue_name,
                            {"MessageRetentionPeriod": FOURTEEN_DAYS})
     output_url = ensure_queue(sqs, settings.output_queue_name, {
@@ -39,26 +62,46 @@ def provision(settings: Settings, s3, dynamodb, sqs) -> Resources:
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": queue_arn(sqs, dlq_url),
                                      "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
     })
-    return Resources(settings.ingest_bucket, settings.table_name, output_url, dlq_url)
+    return Resources(settings.ingest_bucket, settings.table_name, output_url, dlq_url, pitr)
 
 
 def ensure_bucket(s3, bucket: str) -> None:
     try:
         s3.head_bucket(Bucket=bucket)
     except s3.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+        code = exc.response["Error"]["Code"]
+        if code in ("403", "AccessDenied"):
+            raise _bucket_taken(bucket) from exc
+        if code not in ("404", "NoSuchBucket"):
             raise
-        region = s3.meta.region_name
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket,
-                             CreateBucketConfiguration={"LocationConstraint": region})
+        _create_bucket(s3, bucket)
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True,
         "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+
+
+def _create_bucket(s3, bucket: str) -> None:
+    region = s3.meta.region_name
+    location = {} if region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        s3.create_bucket(Bucket=bucket, **location)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass  # created meanwhile by another run: what we wanted
+    except s3.exceptions.BucketAlreadyExists as exc:
+        raise _bucket_taken(bucket) from exc
+
+
+def _bucket_taken(bucket: str) -> ConfigurationError:
+    # Bucket names are global across all AWS accounts: a 403 on HeadBucket or
+    # BucketAlreadyExists means someone else has this name.
+    return ConfigurationError(
+        f"the S3 bucket name {bucket!r} belongs to another AWS account (bucket names are "
+        f"global): choose a unique INGEST_BUCKET for the stage in {CHALICE_CONFIG}, e.g. "
+        f"with your account id or initials as a suffix, and put the same name in the "
+        f"bucket ARNs of the stage's .chalice/policy-<stage>.json")
 
 
 def ensure_table(dynamodb, table_name: str) -> None:
@@ -74,6 +117,46 @@ def ensure_table(dynamodb, table_name: str) -> None:
             BillingMode="PAY_PER_REQUEST")
     dynamodb.get_waiter("table_exists").wait(TableName=table_name,
                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def ensure_point_in_time_recovery(dynamodb, table_name: str,
+                                  sleep: Callable[[float], None] = time.sleep,
+                                  attempts: int = 12) -> str:
+    """Turn on point-in-time recovery (35 days of restorable history); idempotent.
+
+    Emulators that do not implement it are tolerated (the sandbox's data is
+    disposable); against AWS every failure is raised.
+    """
+    try:
+        description = dynamodb.describe_continuous_backups(TableName=table_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in _UNSUPPORTED_CODES and not is_aws_endpoint(dynamodb):
+            return PITR_UNSUPPORTED
+        raise
+    status = description["ContinuousBackupsDescription"].get(
+        "PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus", "DISABLED")
+    if status in ("ENABLED", "ENABLING"):
+        return PITR_ENABLED
+    attempt = 1
+    while True:
+        try:
+            dynamodb.update_continuous_backups(
+                TableName=table_name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            return PITR_ENABLED
+        except dynamodb.exceptions.ContinuousBackupsUnavailableException:
+            # A table created moments ago is still setting up its backups; AWS
+            # answers this until it is done, usually within a minute.
+            if attempt >= attempts:
+                raise
+            attempt += 1
+            sleep(5)
+
+
+def is_aws_endpoint(client) -> bool:
+    """Whether ``client`` talks to AWS itself rather than an emulator."""
+    host = urlparse(client.meta.endpoint_url).hostname or ""
+    return host.endswith(_AWS_HOST_SUFFIXES)
 
 
 def ensure_queue(sqs, name: str, attributes: dict[str, str]) -> str:

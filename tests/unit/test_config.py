@@ -98,7 +98,7 @@ def test_an_unknown_stage_lists_the_known_ones():
     with pytest.raises(ConfigurationError) as caught:
         Settings.for_stage("prod")
 
-    assert str(caught.value) == f"stage 'prod' is not in {CHALICE_CONFIG} (stages: local)"
+    assert str(caught.value) == f"stage 'prod' is not in {CHALICE_CONFIG} (stages: dev, local)"
 
 
 def test_a_missing_config_file_says_to_run_from_the_checkout(tmp_path):
