@@ -27,7 +27,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
 .PHONY: help venv check demo test test-unit test-functional test-e2e \
-        local-up local-down local-status local-env local-run local-api logs tail status replay \
+        local-up local-down local-status local-env local-run local-deliver local-api logs tail status replay \
         generate upload bench deploy destroy clean
 
 help: ## List the targets
@@ -46,8 +46,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt | check
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages
-	$(BIN)/python -m scripts.demo
+demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages (SANDBOX= for another)
+	SANDBOX=$(if $(filter auto,$(SANDBOX)),embedded,$(SANDBOX)) $(BIN)/python -m scripts.demo
 
 test: $(STAMP) ## Run every test tier: unit, functional, e2e
 	$(BIN)/python -m pytest tests
@@ -61,10 +61,10 @@ test-functional: $(STAMP) ## Run the functional tests (moto in-process, Chalice 
 test-e2e: $(STAMP) ## Run the end-to-end tests (moto server, event runner, awslocal)
 	$(BIN)/python -m pytest tests/e2e
 
-local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded, SANDBOX_PORT=4566)
+local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded|localstack|external, SANDBOX_PORT=4566)
 	$(BIN)/python -m scripts.sandbox up
 
-local-down: $(STAMP) ## Stop everything local-up started
+local-down: $(STAMP) ## Stop everything local-up started (an external emulator keeps running)
 	$(BIN)/python -m scripts.sandbox down
 
 local-status: $(STAMP) ## Say what runs where, and how many messages wait in each queue
@@ -75,6 +75,10 @@ local-env: $(STAMP) ## Print the sandbox's settings as KEY=value lines, for eval
 
 local-run: $(STAMP) ## Run the event runner in the foreground (breakpoint() works)
 	$(BIN)/python -m scripts.sandbox run
+
+local-deliver: $(STAMP) ## Send the bucket's S3 events to the local runner or the function in LocalStack (TO=runner|function)
+	@test -n "$(TO)" || { echo "error: say where, e.g. make local-deliver TO=runner" >&2; exit 2; }
+	$(BIN)/python -m scripts.sandbox deliver --to $(TO)
 
 local-api: $(STAMP) ## Serve the debugging routes with chalice local against the sandbox (API_PORT=8000)
 	@eval "$$($(BIN)/python -m scripts.sandbox env)" && \

@@ -190,3 +190,15 @@ def connect_bucket_to_queue(s3, sqs, bucket: str, queue_name: str, events: list[
         "QueueConfigurations": [{"Id": "local-event-runner", "QueueArn": arn,
                                  "Events": sorted(set(events))}]})
     return url
+
+
+def connect_bucket_to_function(s3, bucket: str, function_arn: str, events: list[str]) -> None:
+    """Send the bucket's notifications for ``events`` to a Lambda function.
+
+    `chalice deploy` sets this up in the first place (with Lambda's permission
+    for S3 to invoke the function); this puts it back after the sandbox sent the
+    events to the local runner instead (`make local-deliver TO=function`).
+    """
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"Id": "deployed-function", "LambdaFunctionArn": function_arn,
+                                          "Events": sorted(set(events))}]})

@@ -2,10 +2,21 @@
 
     python -m scripts.sandbox up|down|status|env|run
 
-``SANDBOX`` picks the emulator: ``embedded`` runs moto's server on
-127.0.0.1:``SANDBOX_PORT`` (4566), ``localstack`` needs Docker, and ``auto``
-(the default) takes LocalStack when a Docker engine answers, else embedded.
-State (pids, logs, the resolved queue URLs) lives in ``SANDBOX_DIR`` (.sandbox/).
+``SANDBOX`` picks the emulator:
+
+- ``embedded`` runs moto's server on 127.0.0.1:``SANDBOX_PORT`` (4566) and the
+  local event runner, which invokes the handler for each S3 event;
+- ``localstack`` starts LocalStack with docker-compose.yml and deploys the app
+  into it with `chalice deploy --stage local`, so S3 invokes the real function;
+- ``external`` uses the endpoint already running at ``AWS_ENDPOINT_URL``
+  (LocalStack started by hand, a shared emulator): it provisions it and starts
+  the runner, and starts or stops nothing else;
+- ``auto`` (the default) is ``localstack`` when a Docker engine answers, else
+  ``embedded``.
+
+Where S3 events go is explicit (``deliver``): to the local runner, or, in
+LocalStack, to the deployed function. State (pids, logs, the resolved queue
+URLs) lives in ``SANDBOX_DIR`` (.sandbox/).
 """
 from __future__ import annotations
 
@@ -20,17 +31,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from chalicelib import aws
 from chalicelib.config import PROJECT_DIR, Settings
 from chalicelib.errors import PipelineError
-from scripts.provision import connect_bucket_to_queue, provision
+from scripts.provision import (connect_bucket_to_function, connect_bucket_to_queue, ensure_queue,
+                              provision)
 
 HOST = "127.0.0.1"
-MODES = ("auto", "embedded", "localstack")
+MODES = ("auto", "embedded", "localstack", "external")
+# Where the bucket's S3 events go.
+TO_RUNNER, TO_FUNCTION = "runner", "function"
 
 
 class SandboxError(PipelineError):
@@ -48,21 +63,32 @@ def sandbox_port() -> int:
     return int(raw)
 
 
-def choose_mode(requested: str, docker_answers: Callable[[], bool]) -> tuple[str, str]:
+def choose_mode(requested: str, docker_answers: Callable[[], bool],
+                environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The mode to run and a note for the user (empty when there is nothing to say)."""
+    environ = os.environ if environ is None else environ
     requested = (requested or "auto").strip().lower()
     if requested not in MODES:
         raise SandboxError(f"SANDBOX={requested!r} is not one of {', '.join(MODES)}")
     if requested == "embedded":
         return "embedded", ""
+    if requested == "external":
+        if not environ.get("AWS_ENDPOINT_URL"):
+            raise SandboxError(
+                "SANDBOX=external uses an emulator that is already running, but AWS_ENDPOINT_URL "
+                "is not set: give its address, e.g. "
+                "AWS_ENDPOINT_URL=http://localhost:4566 SANDBOX=external make local-up")
+        return "external", ""
     if requested == "localstack":
-        raise SandboxError(
-            "SANDBOX=localstack is not available in this version: the LocalStack sandbox "
-            "(docker-compose.yml plus a deploy of the function into it) is still to come. "
-            "Use SANDBOX=embedded, which runs the same flow on moto's server without Docker.")
+        if not docker_answers():
+            raise SandboxError(
+                "SANDBOX=localstack needs a running Docker engine, and `docker info` did not "
+                "answer. Start Docker (Docker Desktop, or `sudo systemctl start docker`) and try "
+                "again, or use SANDBOX=embedded, which runs the same flow without Docker")
+        return "localstack", ""
     if docker_answers():
-        return "embedded", ("A Docker engine answers, but the LocalStack sandbox is not "
-                            "available in this version yet: using the embedded emulator.")
+        return "localstack", ("A Docker engine answers: starting LocalStack "
+                              "(SANDBOX=embedded runs the emulator without Docker).")
     return "embedded", ""
 
 
@@ -88,6 +114,12 @@ class State:
     output_queue_url: str
     dead_letter_queue_url: str
     events_queue_url: str
+    delivery: str = TO_RUNNER
+
+    @property
+    def manages_emulator(self) -> bool:
+        """Whether this sandbox started its emulator process itself (and stops it)."""
+        return self.mode == "embedded"
 
     @property
     def client_env(self) -> dict[str, str]:
@@ -200,29 +232,57 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     say = (lambda *a: None) if quiet else print
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
-    if state and pid_alive(state.emulator_pid, "scripts.emulator") and endpoint_answers(state.endpoint):
+    if state and is_alive(state):
         # Provisioning again is harmless and puts back anything deleted by hand.
-        _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid)
-        if not pid_alive(state.runner_pid, "scripts.event_runner"):
+        _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid,
+                   state.delivery)
+        if state.delivery == TO_RUNNER and not pid_alive(state.runner_pid, "scripts.event_runner"):
             state.runner_pid = start_runner(state)
             save_state(state)
             say(f"Restarted the event runner (pid {state.runner_pid}).")
         say(f"Sandbox already running at {state.endpoint} ({state.mode}).")
         return state, False
     if state:  # left over from a sandbox that died: clear it before starting anew
-        stop_process(state.runner_pid, "scripts.event_runner")
-        stop_process(state.emulator_pid, "scripts.emulator")
-        state_path().unlink(missing_ok=True)
+        _stop(state)
 
     mode, note = choose_mode(requested_mode or os.environ.get("SANDBOX", "auto"), docker_answers)
     if note:
         say(note)
-    port = sandbox_port()
+    if mode == "external":
+        state = _up_external(stage, os.environ["AWS_ENDPOINT_URL"].rstrip("/"), say)
+    elif mode == "localstack":
+        state = _up_localstack(stage, say)
+    else:
+        state = _up_embedded(stage, say)
+    say(f"Provisioned bucket {state.ingest_bucket}, table {state.table_name}, "
+        f"queues {state.output_queue_url} and {state.dead_letter_queue_url}.")
+    if state.delivery == TO_RUNNER:
+        say(f"Event runner started (pid {state.runner_pid}); log: {sandbox_dir() / 'runner.log'}")
+    else:
+        say(f"S3 events of {state.ingest_bucket} invoke the function deployed in LocalStack "
+            f"(`make local-deliver TO=runner` sends them to the local runner instead).")
+    return state, True
+
+
+def is_alive(state: State) -> bool:
+    if state.manages_emulator and not pid_alive(state.emulator_pid, "scripts.emulator"):
+        return False
+    return endpoint_answers(state.endpoint)
+
+
+def _free_port_or_explain(port: int, what: str) -> None:
     if port_in_use(port):
         raise SandboxError(
             f"port {port} on {HOST} is already in use by a program this sandbox did not start "
             f"(see it with: ss -ltnp 'sport = :{port}'). Stop that program, or choose "
-            f"another port: SANDBOX_PORT={port + 1} make local-up")
+            f"another port: SANDBOX_PORT={port + 1} make local-up. If it is an emulator you "
+            f"started yourself, use it as it is: AWS_ENDPOINT_URL=http://localhost:{port} "
+            f"SANDBOX=external make local-up ({what} not started)")
+
+
+def _up_embedded(stage: str, say) -> State:
+    port = sandbox_port()
+    _free_port_or_explain(port, "the embedded emulator was")
     endpoint = f"http://{HOST}:{port}"
     say(f"Starting the embedded emulator (moto) on {endpoint} ...")
     emulator = _spawn([sys.executable, "-m", "scripts.emulator", "-H", HOST, "-p", str(port)],
@@ -230,7 +290,7 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
                       fresh_log=True)
     try:
         _wait_for(endpoint, emulator)
-        state = _provision(stage, mode, endpoint, port, emulator.pid)
+        state = _provision(stage, "embedded", endpoint, port, emulator.pid, TO_RUNNER)
         state.runner_pid = start_runner(state, fresh_log=True)  # a new sandbox, a new log
         save_state(state)
     except BaseException:
@@ -242,10 +302,53 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
         except subprocess.TimeoutExpired:
             emulator.kill()
         raise
-    say(f"Provisioned bucket {state.ingest_bucket}, table {state.table_name}, "
-        f"queues {state.output_queue_url} and {state.dead_letter_queue_url}.")
-    say(f"Event runner started (pid {state.runner_pid}); log: {sandbox_dir() / 'runner.log'}")
-    return state, True
+    return state
+
+
+def _up_external(stage: str, endpoint: str, say) -> State:
+    if not endpoint_answers(endpoint):
+        raise SandboxError(
+            f"nothing answers at AWS_ENDPOINT_URL={endpoint}: start the emulator first (e.g. "
+            f"`localstack start -d`, or `moto_server -p 4566`), or correct the address")
+    say(f"Using the emulator already running at {endpoint} (it is not started or stopped here).")
+    port = urlparse(endpoint).port or 0
+    state = _provision(stage, "external", endpoint, port, 0, TO_RUNNER)
+    state.runner_pid = start_runner(state, fresh_log=True)
+    save_state(state)
+    return state
+
+
+def _up_localstack(stage: str, say, localstack=None) -> State:
+    from scripts.deploy import Deployment, Target, load_stage, run_plan
+    from scripts.localstack import LocalStack
+    port = sandbox_port()
+    _free_port_or_explain(port, "LocalStack was")
+    localstack = localstack or LocalStack(port, sandbox_dir(), os.environ)
+    say(f"Starting LocalStack on {localstack.endpoint} (docker compose; the first start "
+        f"pulls the image) ...")
+    localstack.start()
+    try:
+        env = {**os.environ, **client_env(localstack.endpoint)}
+        os.environ.update(client_env(localstack.endpoint))
+        # The same steps as an AWS stage: provision, `chalice deploy --stage local`
+        # (boto3 in chalice honours AWS_ENDPOINT_URL), failed events to the DLQ.
+        deployment = Deployment(load_stage(stage), Target(env["AWS_DEFAULT_REGION"], localstack.endpoint),
+                                environ=env, out=say)
+        run_plan(deployment.deploy_plan(), dry_run=False, out=say)
+        state = _provision(stage, "localstack", localstack.endpoint, port, 0, TO_FUNCTION)
+        save_state(state)
+    except BaseException:
+        say("Stopping LocalStack, as the start did not complete (`make local-up` starts it again).")
+        localstack.stop()
+        _forget_local_deployment(stage)
+        raise
+    return state
+
+
+def _forget_local_deployment(stage: str) -> None:
+    # chalice deploy recorded what it created in LocalStack; without LocalStack's
+    # state (the community image keeps none), the next deploy must start afresh.
+    (PROJECT_DIR / ".chalice" / "deployed" / f"{stage}.json").unlink(missing_ok=True)
 
 
 def _wait_for(endpoint: str, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -261,7 +364,8 @@ def _wait_for(endpoint: str, process: subprocess.Popen, timeout: float = 30) -> 
                        f"see {sandbox_dir() / 'emulator.log'}")
 
 
-def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: int) -> State:
+def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: int,
+               delivery: str) -> State:
     from scripts.event_runner import events_queue_name, load_app, s3_events_of
     os.environ.update(client_env(endpoint))
     settings = Settings.for_stage(stage)
@@ -270,14 +374,60 @@ def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: in
     events = s3_events_of(load_app(stage), settings.ingest_bucket)
     if not events:
         raise SandboxError(f"the app registers no S3 handler on bucket {settings.ingest_bucket}")
-    events_url = connect_bucket_to_queue(s3, sqs, settings.ingest_bucket,
-                                         events_queue_name(settings), events)
+    if delivery == TO_RUNNER:
+        events_url = connect_bucket_to_queue(s3, sqs, settings.ingest_bucket,
+                                             events_queue_name(settings), events)
+    else:
+        # The runner's queue exists all the same, for `make local-deliver TO=runner`.
+        events_url = ensure_queue(sqs, events_queue_name(settings), {"VisibilityTimeout": "900"})
     return State(mode=mode, stage=stage, endpoint=endpoint, port=port, emulator_pid=emulator_pid,
                  runner_pid=0, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  ingest_bucket=resources.ingest_bucket, table_name=resources.table_name,
                  output_queue_url=resources.output_queue_url,
                  dead_letter_queue_url=resources.dead_letter_queue_url,
-                 events_queue_url=events_url)
+                 events_queue_url=events_url, delivery=delivery)
+
+
+def deliver(to: str) -> State:
+    """Send the bucket's S3 events to the local runner or to the deployed function."""
+    from scripts.deploy import load_stage
+    from scripts.event_runner import events_queue_name, load_app, s3_events_of
+    if to not in (TO_RUNNER, TO_FUNCTION):
+        raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")
+    state = require_running()
+    if state is None:
+        raise SandboxError("the sandbox is not running: start it with `make local-up`")
+    if to == TO_FUNCTION and state.mode != "localstack":
+        raise SandboxError(f"the {state.mode} sandbox runs no Lambda functions, so its events "
+                           f"can only go to the local runner (SANDBOX=localstack deploys the function)")
+    os.environ.update(state.client_env)
+    settings = Settings.for_stage(state.stage)
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    events = s3_events_of(load_app(state.stage), settings.ingest_bucket)
+    if to == TO_RUNNER:
+        connect_bucket_to_queue(s3, sqs, settings.ingest_bucket, events_queue_name(settings), events)
+        if not pid_alive(state.runner_pid, "scripts.event_runner"):
+            state.runner_pid = start_runner(state, fresh_log=True)
+    else:
+        stop_process(state.runner_pid, "scripts.event_runner")
+        state.runner_pid = 0
+        function = load_stage(state.stage).event_function
+        arn = aws.client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+        connect_bucket_to_function(s3, settings.ingest_bucket, arn, events)
+    state.delivery = to
+    save_state(state)
+    return state
+
+
+def _stop(state: State) -> None:
+    stop_process(state.runner_pid, "scripts.event_runner")
+    if state.manages_emulator:
+        stop_process(state.emulator_pid, "scripts.emulator")
+    elif state.mode == "localstack":
+        from scripts.localstack import LocalStack
+        LocalStack(state.port, sandbox_dir(), os.environ).stop()
+        _forget_local_deployment(state.stage)
+    state_path().unlink(missing_ok=True)
 
 
 def down(quiet: bool = False) -> None:
@@ -286,9 +436,11 @@ def down(quiet: bool = False) -> None:
     if state is None:
         say("Sandbox is not running.")
         return
-    stop_process(state.runner_pid, "scripts.event_runner")
-    stop_process(state.emulator_pid, "scripts.emulator")
-    state_path().unlink(missing_ok=True)
+    _stop(state)
+    if state.mode == "external":
+        say(f"Event runner stopped; the emulator at {state.endpoint} was left running, "
+            f"with its data.")
+        return
     deadline = time.monotonic() + 10
     while port_in_use(state.port) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -302,13 +454,19 @@ def status() -> int:
     if state is None:
         print("Sandbox is not running. Start it with: make local-up")
         return 1
-    emulator = pid_alive(state.emulator_pid, "scripts.emulator") and endpoint_answers(state.endpoint)
+    emulator = is_alive(state)
     runner = pid_alive(state.runner_pid, "scripts.event_runner")
+    managed = {"embedded": f"pid {state.emulator_pid}; log {sandbox_dir() / 'emulator.log'}",
+               "localstack": "docker compose; logs: docker compose -p order-pipeline-sandbox logs",
+               "external": "started elsewhere; not stopped by make local-down"}[state.mode]
     print(f"mode:        {state.mode} (stage {state.stage}), started {state.started_at}")
-    print(f"emulator:    {'running' if emulator else 'NOT RUNNING'} at {state.endpoint} "
-          f"(pid {state.emulator_pid}; log {sandbox_dir() / 'emulator.log'})")
-    print(f"runner:      {'running' if runner else 'NOT RUNNING'} (pid {state.runner_pid}; "
-          f"log {sandbox_dir() / 'runner.log'})")
+    print(f"emulator:    {'running' if emulator else 'NOT RUNNING'} at {state.endpoint} ({managed})")
+    if state.delivery == TO_RUNNER:
+        print(f"S3 events:   to the local runner, {'running' if runner else 'NOT RUNNING'} "
+              f"(pid {state.runner_pid}; log {sandbox_dir() / 'runner.log'})")
+    else:
+        print(f"S3 events:   to the function deployed in LocalStack "
+              f"(make local-deliver TO=runner for the local runner)")
     if emulator:
         os.environ.update(state.client_env)
         sqs = aws.client("sqs")
@@ -320,7 +478,7 @@ def status() -> int:
             print(f"{label + ' queue:':<13}{attrs['ApproximateNumberOfMessages']} waiting, "
                   f"{attrs['ApproximateNumberOfMessagesNotVisible']} in flight  {url}")
     print(f"bucket:      s3://{state.ingest_bucket}   table: {state.table_name}")
-    return 0 if emulator and runner else 1
+    return 0 if emulator and (runner or state.delivery == TO_FUNCTION) else 1
 
 
 def require_running() -> State | None:
@@ -349,6 +507,13 @@ def run_foreground(stage: str) -> int:
     state = require_running()
     if state is None:
         return 1
+    if state.delivery == TO_FUNCTION:
+        # Both would get nothing or everything twice: the switch is the user's to make.
+        print("S3 events of this sandbox invoke the function deployed in LocalStack, so a "
+              "local runner would receive none. Send them here first with "
+              "`make local-deliver TO=runner` (and back with `make local-deliver TO=function`).",
+              file=sys.stderr)
+        return 1
     if pid_alive(state.runner_pid, "scripts.event_runner"):
         # Two runners would compete for the same events: this one takes over.
         stop_process(state.runner_pid, "scripts.event_runner")
@@ -361,8 +526,10 @@ def run_foreground(stage: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Manage the local sandbox.")
-    parser.add_argument("command", choices=("up", "down", "status", "env", "run"))
+    parser.add_argument("command", choices=("up", "down", "status", "env", "run", "deliver"))
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
+    parser.add_argument("--to", choices=(TO_RUNNER, TO_FUNCTION),
+                        help="deliver: where the bucket's S3 events go")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -377,6 +544,15 @@ def main(argv: list[str] | None = None) -> int:
             return status()
         if args.command == "env":
             return print_env()
+        if args.command == "deliver":
+            if not args.to:
+                parser.error("deliver needs --to runner or --to function")
+            state = deliver(args.to)
+            where = (f"local event runner (pid {state.runner_pid}; `make local-run` takes over "
+                     f"in the foreground)" if args.to == TO_RUNNER
+                     else "function deployed in LocalStack")
+            print(f"S3 events of {state.ingest_bucket} now go to the {where}.")
+            return 0
         return run_foreground(args.stage)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
