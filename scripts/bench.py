@@ -99,7 +99,16 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this program's own peak. ru_maxrss is not on Linux: it keeps the
+    # peak from before exec, i.e. the size of the bench process that forked the
+    # worker (which held a whole drop in memory while it measured parsing).
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # no /proc: macOS, in bytes
 
 
 # --- the parent -------------------------------------------------------------------
