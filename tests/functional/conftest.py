@@ -16,6 +16,36 @@ from scripts.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
 
 
+@dataclass(frozen=True)
+class Received:
+    """One message as a consumer receives it: raw body text and attributes."""
+
+    body: str
+    attributes: tuple  # ((name, value), ...) sorted
+    key: str           # the idempotency_key attribute
+
+    @property
+    def parsed(self) -> dict:
+        return from_json(self.body)
+
+
+def by_idempotency_key(received: list[Received], repeats_allowed: bool) -> dict[str, Received]:
+    """The distinct messages by idempotency key.
+
+    Without ``repeats_allowed`` every key arrives once. With it (a failure
+    between sending and marking published, README Guarantee 3) a key may
+    arrive again, but only as a byte-identical copy, attributes included, so a
+    consumer dropping seen keys loses nothing and sees nothing different.
+    """
+    by_key: dict[str, Received] = {}
+    for message in received:
+        if message.key in by_key:
+            assert repeats_allowed, f"{message.key} published twice without a failure"
+            assert message == by_key[message.key], f"a repeat of {message.key} differs"
+        by_key[message.key] = message
+    return by_key
+
+
 @dataclass
 class Sandbox:
     settings: Settings
@@ -51,16 +81,29 @@ class Sandbox:
         event = event or self.event_for(key)
         return self.client.lambda_.invoke("on_csv_uploaded", event).payload
 
+    def _drain(self, url: str, **receive_options):
+        """Every message on the queue, each deleted once it has been handed over."""
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                **receive_options).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                yield message
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
     def receive_all(self, queue_url: str | None = None) -> list[dict]:
         url = queue_url or self.resources.output_queue_url
-        bodies = []
-        while True:
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return bodies
-            for message in messages:
-                bodies.append(from_json(read_body(message["Body"], self.s3)))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return [from_json(read_body(message["Body"], self.s3)) for message in self._drain(url)]
+
+    def take_messages(self) -> list[Received]:
+        """Every message on the output queue as a consumer receives it, taken off the queue."""
+        taken = []
+        for message in self._drain(self.resources.output_queue_url, MessageAttributeNames=["All"]):
+            attributes = {name: a["StringValue"] for name, a in message["MessageAttributes"].items()}
+            taken.append(Received(read_body(message["Body"], self.s3),
+                                  tuple(sorted(attributes.items())), attributes["idempotency_key"]))
+        return taken
 
     def read_json(self, key: str) -> dict:
         import json

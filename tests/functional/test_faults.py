@@ -39,11 +39,11 @@ from moto.core.models import botocore_stubber
 from chalicelib import aws, wiring
 from chalicelib.errors import PipelineError, PublishError
 from chalicelib.messages import from_json
-from chalicelib.payloads import read_body
 from chalicelib.publisher import SqsPublisher
 from chalicelib.status import batch_status
 from chalicelib.store import BatchStore
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
+from tests.functional.conftest import by_idempotency_key
 
 KINDS = ("customers", "orders", "items")
 
@@ -202,33 +202,10 @@ def put(sb, kind: str, batch_id: str, body: bytes | None = None) -> str:
     return key
 
 
-def receive_raw(sb) -> list[tuple[str, str, tuple]]:
-    """(idempotency_key, body, attributes) of every message on the output queue, taken."""
-    url = sb.resources.output_queue_url
-    out = []
-    while True:
-        messages = sb.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                          MessageAttributeNames=["All"]).get("Messages", [])
-        if not messages:
-            return out
-        for message in messages:
-            attributes = {n: a["StringValue"] for n, a in message["MessageAttributes"].items()}
-            out.append((attributes["idempotency_key"], read_body(message["Body"], sb.s3),
-                        tuple(sorted(attributes.items()))))
-            sb.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
 def distinct(received, repeats_allowed: bool) -> dict[str, tuple]:
-    """The messages by idempotency key: {key: (body, attributes)}. A repeat
-    (README Guarantee 3, after a failed publication) must be byte-identical,
-    attributes included; without a failure there must be none."""
-    by_key = {}
-    for key, body, attributes in received:
-        if key in by_key:
-            assert repeats_allowed, f"{key} published twice"
-            assert by_key[key] == (body, attributes), f"a repeat of {key} differs"
-        by_key[key] = (body, attributes)
-    return by_key
+    """The messages by idempotency key: {key: (body, attributes)}; see by_idempotency_key."""
+    return {key: (m.body, m.attributes)
+            for key, m in by_idempotency_key(received, repeats_allowed).items()}
 
 
 def bodies(by_key: dict[str, tuple]) -> list[dict]:
@@ -262,7 +239,7 @@ def clean_run(sb, batch_id: str) -> tuple[dict, list]:
     """What one fault-free run of the sample batch leaves: status and messages."""
     for kind in KINDS:
         sb.deliver(put(sb, kind, batch_id))
-    messages = receive_raw(sb)
+    messages = sb.take_messages()
     return comparable_status(sb, batch_id), messages
 
 
@@ -301,7 +278,7 @@ def test_throttled_calls_are_retried_and_the_batch_is_published_once(sandbox, sl
     assert len(sleeps.sdk) == sum(throttled.values())  # each throttle was followed by a retry
     assert [o["status"] for o in outcomes] == ["accepted"] * 3
     assert [o["published_revision"] for o in outcomes] == [0, 0, 1]
-    assert_sample_messages(bodies(distinct(receive_raw(sandbox), repeats_allowed=False)), SAMPLE_BATCH)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
     found = status(sandbox, SAMPLE_BATCH)
     assert (found["publication_state"], found["revision"], found["messages"]) == ("published", 1, 3)
     assert [f["rows"] for f in found["files"]] == [3, 5, 6]
@@ -327,14 +304,14 @@ def test_throttling_beyond_the_retries_fails_the_invocation_and_the_redelivery_p
     # The SDK retried (a back-off before each retry), gave up, and said why.
     assert raised.value.response["Error"]["Code"] == "ThrottlingException"
     assert len(throttled) > 1 and len(sleeps.sdk) == len(throttled) - 1
-    assert receive_raw(sandbox) == []
+    assert sandbox.take_messages() == []
     assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"  # claimed, not published
 
     retried = sandbox.deliver(items, event)  # Lambda's retry of the same event
 
     assert (retried["status"], retried["published_revision"]) == ("duplicate", 1)
     # Nothing had landed, so each customer's message arrives exactly once.
-    assert_sample_messages(bodies(distinct(receive_raw(sandbox), repeats_allowed=False)), SAMPLE_BATCH)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
     assert status(sandbox, SAMPLE_BATCH)["published"]
 
 
@@ -410,7 +387,7 @@ def test_unprocessed_items_are_written_again_until_every_row_is_in(sandbox, slee
     assert (found["published"], found["messages"], found["orphan_order_count"],
             found["orphan_item_count"]) == (True, 30, 0, 0)
     # The totals are recomputed from the stored rows: a row lost would show here.
-    messages = {m["id"]: m for m in bodies(distinct(receive_raw(sandbox), repeats_allowed=False))}
+    messages = {m["id"]: m for m in bodies(distinct(sandbox.take_messages(), repeats_allowed=False))}
     assert sorted(messages) == sorted(expected)
     for customer_id, want in expected.items():
         assert str(messages[customer_id]["total_amount_spent"]) == want["total"]
@@ -437,7 +414,7 @@ def test_items_left_unprocessed_after_every_attempt_fail_the_file_and_record_not
 
     assert sandbox.deliver(orders)["status"] == "accepted"  # Lambda's retry
     sandbox.deliver(put(sandbox, "items", SAMPLE_BATCH))
-    assert_sample_messages(bodies(distinct(receive_raw(sandbox), repeats_allowed=False)), SAMPLE_BATCH)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
 
 
 # --- 3. SendMessageBatch with entries in Failed --------------------------------------
@@ -484,7 +461,7 @@ def test_entries_failed_by_the_service_are_sent_again_and_arrive_once(sandbox, s
     assert len(sleeps.publisher) == 2  # backed off before each of the two re-sends
     assert (outcomes[-1]["published_revision"], outcomes[-1]["messages"]) == (1, 3)
     # Only the failed entries were sent again: customer 1 is not repeated.
-    assert_sample_messages(bodies(distinct(receive_raw(sandbox), repeats_allowed=False)), SAMPLE_BATCH)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
     assert status(sandbox, SAMPLE_BATCH)["published"]
 
 
@@ -504,15 +481,15 @@ def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retr
     assert failures == {"2": 1} and sleeps.publisher == []
     found = status(sandbox, SAMPLE_BATCH)
     assert (found["published"], found["publication_state"], found["messages"]) == (False, "publishing", 0)
-    first = receive_raw(sandbox)
-    assert sorted(key for key, _, _ in first) == [f"{SAMPLE_BATCH}/1/1", f"{SAMPLE_BATCH}/3/1"]
+    first = sandbox.take_messages()
+    assert sorted(message.key for message in first) == [f"{SAMPLE_BATCH}/1/1", f"{SAMPLE_BATCH}/3/1"]
 
     retried = sandbox.deliver(items, event)  # Lambda's retry, the cause gone
 
     assert (retried["status"], retried["published_revision"]) == ("duplicate", 1)
     # README Guarantee 3: the retry sends the revision again; 1 and 3 arrive twice,
     # identical, and the distinct messages are those of a clean run.
-    messages = distinct(first + receive_raw(sandbox), repeats_allowed=True)
+    messages = distinct(first + sandbox.take_messages(), repeats_allowed=True)
     assert_sample_messages(bodies(messages), SAMPLE_BATCH)
     assert neutral(messages, SAMPLE_BATCH) == neutral(distinct(clean_messages, False), "CLEAN")
     assert comparable_status(sandbox, SAMPLE_BATCH) == clean_status
@@ -576,14 +553,14 @@ def test_a_time_out_after_a_write_landed_then_the_redelivery_converges_to_a_clea
         with pytest.raises(EndpointConnectionError):
             sandbox.deliver(items, event)
     assert log["matched"] > 1  # landed once, then the SDK's retries could not get through
-    first = receive_raw(sandbox)
+    first = sandbox.take_messages()
 
     sandbox.deliver(items, event)  # Lambda's retry of the failed invocation
 
     # README Guarantee 2: the state of one clean run. Guarantee 3: if publishing
     # failed part-way (messages sent, publication not marked), the retry sends
     # the revision again: identical repeats; otherwise each message comes once.
-    messages = distinct(first + receive_raw(sandbox), repeats_allowed=write in PART_WAY)
+    messages = distinct(first + sandbox.take_messages(), repeats_allowed=write in PART_WAY)
     assert_sample_messages(bodies(messages), SAMPLE_BATCH)
     assert neutral(messages, SAMPLE_BATCH) == neutral(distinct(clean_messages, False), "CLEAN")
     assert comparable_status(sandbox, SAMPLE_BATCH) == clean_status
@@ -606,7 +583,7 @@ def test_a_time_out_the_sdk_retries_after_the_write_landed_still_gives_a_clean_r
     # Lambda does not retry a successful invocation: this one must have published.
     assert outcome["published_revision"] == 1
     # Only a re-sent SendMessageBatch may repeat (identical) messages.
-    messages = distinct(receive_raw(sandbox), repeats_allowed=write == "messages SendMessageBatch")
+    messages = distinct(sandbox.take_messages(), repeats_allowed=write == "messages SendMessageBatch")
     assert_sample_messages(bodies(messages), SAMPLE_BATCH)
     assert neutral(messages, SAMPLE_BATCH) == neutral(distinct(clean_messages, False), "CLEAN")
     assert comparable_status(sandbox, SAMPLE_BATCH) == clean_status
@@ -658,7 +635,7 @@ def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbo
     assert rivals[0].revision == 1
     assert (outcome["status"], outcome["waiting_for"]) == ("accepted", [])
     assert (outcome["published_revision"], outcome["messages"]) == (0, 0)
-    assert receive_raw(sandbox) == []  # the rival publishes revision 1, not this one
+    assert sandbox.take_messages() == []  # the rival publishes revision 1, not this one
     found = status(sandbox, SAMPLE_BATCH)
     assert (found["revision"], found["publication_state"]) == (1, "publishing")
 
@@ -696,7 +673,7 @@ def test_a_file_record_that_loses_to_a_newer_upload_is_superseded_and_counts_not
     # version's rows are neither recorded nor added on top).
     found = status(sandbox, SAMPLE_BATCH)
     assert found["files"][1]["etag"] == newer_etag != older_event["Records"][0]["s3"]["object"]["eTag"]
-    messages = {m["id"]: m for m in bodies(distinct(receive_raw(sandbox), repeats_allowed=False))}
+    messages = {m["id"]: m for m in bodies(distinct(sandbox.take_messages(), repeats_allowed=False))}
     assert {i: str(m["total_amount_spent"]) for i, m in messages.items()} == {
         "1": "401.00", "2": "300.00", "3": "200.00"}
     assert {m["revision"] for m in messages.values()} == {1}
@@ -750,7 +727,7 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
         assert len(claims) == 2  # both really went for the claim
         assert sorted(r["published_revision"] for r in results.values()) == [0, 1], round_
         assert all(r["waiting_for"] == [] for r in results.values())
-        received = receive_raw(sandbox)
+        received = sandbox.take_messages()
         assert_sample_messages(bodies(distinct(received, repeats_allowed=False)), batch_id)
         found = status(sandbox, batch_id)
         assert (found["published"], found["revision"], found["messages"]) == (True, 1, 3)

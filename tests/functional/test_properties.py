@@ -26,12 +26,10 @@ from moto import mock_aws
 
 from chalicelib import aws, wiring
 from chalicelib.config import Settings
-from chalicelib.messages import from_json
-from chalicelib.payloads import read_body
 from chalicelib.status import batch_status
 from scripts.provision import provision
 from tests.conftest import PROJECT_DIR
-from tests.functional.conftest import Sandbox
+from tests.functional.conftest import Received, Sandbox, by_idempotency_key
 
 KINDS = ("customers", "orders", "items")
 # The seed's field names and order, then this project's two additions.
@@ -59,35 +57,6 @@ def fresh_sandbox():
                 yield Sandbox(stage, resources, client)
         finally:
             wiring.clear_cache()
-
-
-@dataclass(frozen=True)
-class Received:
-    """One message as a consumer receives it: raw body text and attributes."""
-
-    body: str
-    attributes: tuple  # ((name, value), ...) sorted
-    key: str           # the idempotency_key attribute
-
-    @property
-    def parsed(self) -> dict:
-        return from_json(self.body)
-
-
-def receive_raw(sb: Sandbox) -> list[Received]:
-    url = sb.resources.output_queue_url
-    out = []
-    while True:
-        messages = sb.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                          MessageAttributeNames=["All"]).get("Messages", [])
-        if not messages:
-            return out
-        for message in messages:
-            attributes = {name: a.get("StringValue") for name, a in
-                          message.get("MessageAttributes", {}).items()}
-            out.append(Received(read_body(message["Body"], sb.s3), tuple(sorted(attributes.items())),
-                                attributes.get("idempotency_key", "")))
-            sb.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def status_of(sb: Sandbox, batch_id: str) -> dict:
@@ -208,19 +177,8 @@ def _exact(value):
 
 def assert_messages(received: list[Received], expected: dict[str, dict],
                     repeats_allowed: bool = False) -> None:
-    """The distinct messages by idempotency key are exactly ``expected``.
-
-    Without ``repeats_allowed`` every key arrives once. With it (a crash between
-    sending and marking published, README Guarantee 3) a key may arrive again,
-    but only as a byte-identical copy, so a consumer dropping seen keys loses
-    nothing and sees nothing different.
-    """
-    by_key: dict[str, Received] = {}
-    for message in received:
-        if message.key in by_key:
-            assert repeats_allowed, f"{message.key} published twice without a failure"
-            assert message == by_key[message.key], f"a repeat of {message.key} differs"
-        by_key[message.key] = message
+    """The distinct messages by idempotency key (see by_idempotency_key) are exactly ``expected``."""
+    by_key = by_idempotency_key(received, repeats_allowed)
     assert sorted(by_key) == sorted(expected)
     for key, message in by_key.items():
         body = message.parsed
@@ -249,7 +207,7 @@ def test_any_upload_order_gives_the_reference_messages(aws_credentials, batch, o
         for kind in order:
             sb.upload(key_of(kind, "20230828", prefix), batch.csv_bytes(kind))
 
-        assert_messages(receive_raw(sb), reference_messages(batch, "20230828", 1))
+        assert_messages(sb.take_messages(), reference_messages(batch, "20230828", 1))
         assert_published(status_of(sb, "20230828"), 1, batch)
 
 
@@ -276,7 +234,7 @@ def test_duplicated_events_give_the_messages_of_one_clean_run(aws_credentials, b
             sb.deliver(key, event)  # the very same event, as S3's at-least-once delivery repeats it
 
         # No failure happened, so not even an identical repeat is allowed.
-        assert_messages(receive_raw(sb), reference_messages(batch, "B1", 1))
+        assert_messages(sb.take_messages(), reference_messages(batch, "B1", 1))
         assert_published(status_of(sb, "B1"), 1, batch)
 
 
@@ -393,7 +351,7 @@ def test_a_crash_at_any_aws_call_then_a_retry_converges_to_a_clean_run(
         for key, event in put_all(sb, batch, "C7", order):
             clean_calls.append(counter.invoke(sb, key, event))
             assert counter.answered == len(counter.calls)  # the hooks see every call of the app
-        clean_messages = receive_raw(sb)
+        clean_messages = sb.take_messages()
         clean_status = status_of(sb, "C7")
     assert_messages(clean_messages, reference_messages(batch, "C7", 1))
 
@@ -429,7 +387,7 @@ def test_a_crash_at_any_aws_call_then_a_retry_converges_to_a_clean_run(
 
         # Repeats are the README's "at least once" after a failed publication:
         # byte-identical copies under the same idempotency key, nothing else.
-        assert_messages(receive_raw(sb), reference_messages(batch, "C7", 1),
+        assert_messages(sb.take_messages(), reference_messages(batch, "C7", 1),
                         repeats_allowed=assert_all_crash)
         assert status_of(sb, "C7") == clean_status
 
@@ -459,7 +417,7 @@ def test_interleaved_batches_never_mix(aws_credentials, case):
         expected = {}
         for batch_id, batch in contents.items():
             expected.update(reference_messages(batch, batch_id, 1))
-        assert_messages(receive_raw(sb), expected)
+        assert_messages(sb.take_messages(), expected)
         for batch_id, batch in contents.items():
             assert_published(status_of(sb, batch_id), 1, batch)
 
@@ -486,21 +444,21 @@ def test_a_changed_reupload_publishes_the_next_revision_and_an_identical_one_not
     with fresh_sandbox() as sb:
         for k in order:
             sb.upload(key_of(k, "R"), batch.csv_bytes(k))
-        assert_messages(receive_raw(sb), reference_messages(batch, "R", 1))
+        assert_messages(sb.take_messages(), reference_messages(batch, "R", 1))
 
         sb.upload(key_of(kind, "R"), changed.csv_bytes(kind))
 
         if changed.csv_bytes(kind) == batch.csv_bytes(kind):
-            assert receive_raw(sb) == []  # same bytes, same ETag: an identical re-upload
+            assert sb.take_messages() == []  # same bytes, same ETag: an identical re-upload
             revision = 1
         else:
             # The new content only: nothing of the replaced file survives.
             revision = 2
-            assert_messages(receive_raw(sb), reference_messages(changed, "R", 2))
+            assert_messages(sb.take_messages(), reference_messages(changed, "R", 2))
         assert_published(status_of(sb, "R"), revision, changed)
 
         # An identical re-upload (a new event for the same bytes) publishes nothing.
         again = data.draw(st.sampled_from(KINDS), label="identical re-upload")
         sb.upload(key_of(again, "R"), changed.csv_bytes(again))
-        assert receive_raw(sb) == []
+        assert sb.take_messages() == []
         assert_published(status_of(sb, "R"), revision, changed)
