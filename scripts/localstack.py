@@ -103,10 +103,11 @@ class LocalStack:
         """`docker compose up -d`, then wait until the required services are up."""
         (self._sandbox_dir / "localstack").mkdir(parents=True, exist_ok=True)
         # Not captured: pulling the image the first time takes minutes and shows progress.
-        started = self._run(compose_command("up", "--detach"), self.compose_env(), False)
+        command = compose_command("up", "--detach")
+        started = self._run(command, self.compose_env(), False)
         if started.returncode != 0:
             raise LocalStackError(
-                f"`{' '.join(compose_command('up', '--detach'))}` failed (exit {started.returncode}, "
+                f"`{' '.join(command)}` failed (exit {started.returncode}, "
                 f"its output is above). Check that Docker runs (`docker info`) and that Docker "
                 f"Compose v2 is installed (`docker compose version`); or use SANDBOX=embedded, "
                 f"which needs no Docker")

@@ -328,12 +328,11 @@ def _up_localstack(stage: str, say, localstack=None) -> State:
         f"pulls the image) ...")
     localstack.start()
     try:
-        env = {**os.environ, **client_env(localstack.endpoint)}
         os.environ.update(client_env(localstack.endpoint))
         # The same steps as an AWS stage: provision, `chalice deploy --stage local`
         # (boto3 in chalice honours AWS_ENDPOINT_URL), failed events to the DLQ.
-        deployment = Deployment(load_stage(stage), Target(env["AWS_DEFAULT_REGION"], localstack.endpoint),
-                                environ=env, out=say)
+        deployment = Deployment(load_stage(stage),
+                                Target(os.environ["AWS_DEFAULT_REGION"], localstack.endpoint), out=say)
         run_plan(deployment.deploy_plan(), dry_run=False, out=say)
         state = _provision(stage, "localstack", localstack.endpoint, port, 0, TO_FUNCTION)
         save_state(state)
@@ -388,15 +387,12 @@ def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: in
                  events_queue_url=events_url, delivery=delivery)
 
 
-def deliver(to: str) -> State:
-    """Send the bucket's S3 events to the local runner or to the deployed function."""
+def deliver(state: State, to: str) -> State:
+    """Send the running sandbox's S3 events to the local runner or to the deployed function."""
     from scripts.deploy import load_stage
     from scripts.event_runner import events_queue_name, load_app, s3_events_of
     if to not in (TO_RUNNER, TO_FUNCTION):
         raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")
-    state = require_running()
-    if state is None:
-        raise SandboxError("the sandbox is not running: start it with `make local-up`")
     if to == TO_FUNCTION and state.mode != "localstack":
         raise SandboxError(f"the {state.mode} sandbox runs no Lambda functions, so its events "
                            f"can only go to the local runner (SANDBOX=localstack deploys the function)")
@@ -547,7 +543,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deliver":
             if not args.to:
                 parser.error("deliver needs --to runner or --to function")
-            state = deliver(args.to)
+            state = require_running()
+            if state is None:
+                return 1
+            state = deliver(state, args.to)
             where = (f"local event runner (pid {state.runner_pid}; `make local-run` takes over "
                      f"in the foreground)" if args.to == TO_RUNNER
                      else "function deployed in LocalStack")
