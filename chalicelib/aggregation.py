@@ -1,11 +1,24 @@
-"""Joins a batch's customers, orders and items into per-customer messages. Pure."""
+"""Joins a batch's customers, orders and items into per-customer messages. Pure.
+
+The join is two steps, so that a large batch can be joined a part at a time
+(``partitioning.py``): orders meet their items (both keyed by order id), then
+customers meet their orders (both keyed by customer id). ``aggregate_batch``
+does both at once, for a batch that fits in memory.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterable
+from itertools import chain
+from operator import attrgetter
+from typing import Callable, Iterable
 
+from chalicelib.gcpause import gc_paused
 from chalicelib.model import Customer, CustomerMessage, Item, Order, OrderSummary
+
+PlacedOrder = tuple[str, OrderSummary]  # (customer id, the order with its items)
+_ZERO = Decimal("0.00")  # two places even for a customer with no orders
 
 
 @dataclass(frozen=True)
@@ -15,6 +28,31 @@ class BatchAggregate:
     orphan_items: list[Item]    # items whose order is not in the orders file
 
 
+@dataclass
+class BatchSummary:
+    """What a batch report says: counts, and the first ``limit`` orphans by id."""
+
+    limit: int = 1000
+    customers: int = 0
+    orphan_order_count: int = 0
+    orphan_item_count: int = 0
+    orphan_orders: list[Order] = field(default_factory=list)
+    orphan_items: list[Item] = field(default_factory=list)
+
+    def add(self, customers: int, orphan_orders: list[Order], orphan_items: list[Item]) -> None:
+        self.customers += customers
+        self.orphan_order_count += len(orphan_orders)
+        self.orphan_item_count += len(orphan_items)
+        self.orphan_orders = _first(self.limit, self.orphan_orders, orphan_orders, attrgetter("order_id"))
+        self.orphan_items = _first(self.limit, self.orphan_items, orphan_items, attrgetter("item_id"))
+
+
+def _first(limit: int, kept: list, more: list, key: Callable) -> list:
+    if not more:
+        return kept
+    return heapq.nsmallest(limit, chain(kept, more), key=lambda row: natural_key(key(row)))
+
+
 def natural_key(identifier: str) -> tuple:
     """Sort numeric ids numerically ("2" before "10"), others by text, numbers first."""
     # isascii: str.isdigit is also true for "1²" or "①", which int() refuses.
@@ -22,48 +60,72 @@ def natural_key(identifier: str) -> tuple:
     return (0, int(identifier), identifier) if numeric else (1, 0, identifier)
 
 
-def _sorted_ids(ids: list[str]) -> tuple[str, ...]:
-    # Most orders have one or two items: skip the key function where there is nothing to sort.
-    return tuple(sorted(ids, key=natural_key)) if len(ids) > 1 else tuple(ids)
+def natural_sorted(ids: Iterable[str]) -> list[str]:
+    """``sorted(ids, key=natural_key)``, with the loops in C for the common cases."""
+    ids = list(ids)
+    if len(ids) < 2:
+        return ids
+    if not any(map(str.isdigit, ids)):
+        return sorted(ids)  # all text: natural order is text order
+    if all(map(str.isdigit, ids)) and all(map(str.isascii, ids)):
+        return sorted(sorted(ids), key=int)  # all numbers; equal numbers ("7", "07") by text
+    return sorted(ids, key=natural_key)
 
 
-def _sorted_orders(orders: list[Order]) -> list[Order]:
-    return sorted(orders, key=lambda o: natural_key(o.order_id)) if len(orders) > 1 else orders
+def join_items(orders: Iterable[Order], items: Iterable[Item]) -> tuple[list[PlacedOrder], list[Item]]:
+    """Each order with its item ids in natural order; and the items whose order is not there."""
+    with gc_paused():
+        orders = list(orders)
+        item_ids: dict[str, list[str]] = {order.order_id: [] for order in orders}
+        if len(item_ids) != len(orders):
+            # The zip below pairs orders with these lists by position.
+            raise ValueError("order ids must be unique: the orders file was validated")
+        orphan_items = []
+        ids_of = item_ids.get
+        for item in items:
+            ids = ids_of(item[1])  # by index: this loop runs once per item of the batch
+            if ids is None:
+                orphan_items.append(item)
+            else:
+                ids.append(item[0])
+        summary = OrderSummary._make
+        placed = [(order_id_customer_amount[1], summary((
+                      order_id_customer_amount[0], order_id_customer_amount[2],
+                      tuple(ids if len(ids) < 2 else natural_sorted(ids)))))
+                  for order_id_customer_amount, ids in zip(orders, item_ids.values())]
+    return placed, orphan_items
+
+
+def customer_messages(batch_id: str, revision: int, customers: Iterable[Customer],
+                      placed: Iterable[PlacedOrder]) -> tuple[list[CustomerMessage], list[Order]]:
+    """One message per customer, in natural order of id; and the orders whose customer is not there."""
+    with gc_paused():
+        names = dict(customers)
+        orders: dict[str, dict[str, OrderSummary]] = {customer_id: {} for customer_id in names}
+        orphan_orders = []
+        orders_of = orders.get
+        for customer_id, summary in placed:
+            own = orders_of(customer_id)
+            if own is None:
+                orphan_orders.append(Order(summary.order_id, customer_id, summary.amount))
+            else:
+                own[summary.order_id] = summary
+        messages = []
+        amount = attrgetter("amount")
+        for customer_id in natural_sorted(names):
+            own = orders[customer_id]
+            summaries = tuple(own.values() if len(own) < 2 else map(own.__getitem__, natural_sorted(own)))
+            messages.append(CustomerMessage(batch_id, revision, customer_id, names[customer_id],
+                                            sum(map(amount, summaries), _ZERO), summaries))
+    return messages, orphan_orders
 
 
 def aggregate_batch(batch_id: str, revision: int, customers: Iterable[Customer],
                     orders: Iterable[Order], items: Iterable[Item]) -> BatchAggregate:
-    names = {c.customer_id: c.name for c in customers}
-    orders_by_customer: dict[str, list[Order]] = {}
-    known_orders: set[str] = set()
-    orphan_orders = []
-    for order in orders:
-        if order.customer_id in names:
-            orders_by_customer.setdefault(order.customer_id, []).append(order)
-            known_orders.add(order.order_id)
-        else:
-            orphan_orders.append(order)
-    orphan_order_ids = {o.order_id for o in orphan_orders}
-    item_ids: dict[str, list[str]] = {}
-    orphan_items = []
-    for item in items:
-        if item.order_id in known_orders:
-            item_ids.setdefault(item.order_id, []).append(item.item_id)
-        elif item.order_id not in orphan_order_ids:
-            # Items of an orphan order are not orphans themselves: their order is
-            # in the file, it is the order that has no customer.
-            orphan_items.append(item)
-
-    messages = []
-    no_orders: list[Order] = []
-    for customer_id in sorted(names, key=natural_key):
-        summaries = tuple(
-            OrderSummary(order.order_id, order.amount, _sorted_ids(item_ids.get(order.order_id, ())))
-            for order in _sorted_orders(orders_by_customer.get(customer_id, no_orders)))
-        # Starting from 0.00 keeps two places even for a customer with no orders.
-        total = sum((s.amount for s in summaries), Decimal("0.00"))
-        messages.append(CustomerMessage(batch_id, revision, customer_id, names[customer_id],
-                                        total, summaries))
+    placed, orphan_items = join_items(orders, items)
+    messages, orphan_orders = customer_messages(batch_id, revision, customers, placed)
+    # Items of an orphan order are not orphans themselves: their order is in
+    # the file, it is the order that has no customer.
     orphan_orders.sort(key=lambda o: natural_key(o.order_id))
     orphan_items.sort(key=lambda i: natural_key(i.item_id))
     return BatchAggregate(messages, orphan_orders, orphan_items)

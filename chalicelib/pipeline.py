@@ -16,18 +16,19 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aggregation import BatchAggregate, aggregate_batch
+from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import (BatchNotFoundError, BatchNotReadyError, InvalidFileError, Problem,
                                RejectedInputError)
-from chalicelib.keys import ObjectName, parse_object_key
+from chalicelib.keys import KINDS, ObjectName, parse_object_key
 from chalicelib.model import CustomerMessage
 from chalicelib.parsing import ParseStats, parse_rows
+from chalicelib.partitioning import batch_messages, partition_count
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key
 from chalicelib.telemetry import Telemetry, tracer
@@ -211,23 +212,28 @@ class Pipeline:
             revision = claimed.revision
         self._publish(batch_id, state, revision, outcome)
 
-    def _aggregate(self, batch_id: str, state: BatchState, revision: int) -> BatchAggregate:
-        return aggregate_batch(
+    def _messages(self, batch_id: str, state: BatchState, revision: int,
+                  summary: BatchSummary) -> Iterator[CustomerMessage]:
+        """The batch's messages, made as they are sent: a large batch a partition at a time."""
+        files = state.files
+        return batch_messages(
             batch_id, revision,
-            self._store.read_rows(batch_id, "customers", state.files["customers"]),
-            self._store.read_rows(batch_id, "orders", state.files["orders"]),
-            self._store.read_rows(batch_id, "items", state.files["items"]))
+            self._store.read_rows(batch_id, "customers", files["customers"]),
+            self._store.read_rows(batch_id, "orders", files["orders"]),
+            self._store.read_rows(batch_id, "items", files["items"]),
+            partitions=partition_count(sum(files[kind].rows for kind in KINDS)),
+            summary=summary)
 
     def _publish(self, batch_id: str, state: BatchState, revision: int, outcome: Outcome) -> None:
         started = time.monotonic()
-        aggregate = self._aggregate(batch_id, state, revision)
-        outcome.messages = self._publisher.publish(aggregate.messages)
+        summary = BatchSummary()
+        outcome.messages = self._publisher.publish(self._messages(batch_id, state, revision, summary))
         now = self._now()
-        self._reports.write_batch_report(batch_id, revision, aggregate, now)
+        self._reports.write_batch_report(batch_id, revision, summary, now)
         self._store.mark_published(batch_id, revision, outcome.messages, now)
         outcome.published_revision = revision
         self._telemetry.batch_published(batch_id, revision, outcome.messages,
-                                        len(aggregate.orphan_orders), len(aggregate.orphan_items),
+                                        summary.orphan_order_count, summary.orphan_item_count,
                                         (time.monotonic() - started) * 1000)
 
     # --- for a person debugging the pipeline (the HTTP routes) --------------------
@@ -246,9 +252,13 @@ class Pipeline:
         """The customer's message as the current files make it (revision as last claimed)."""
         state = self._complete_state(batch_id)
         revision = state.publication.revision if state.publication else 0
-        for message in self._aggregate(batch_id, state, revision).messages:
-            if message.customer_id == customer_id:
-                return message
+        messages = self._messages(batch_id, state, revision, BatchSummary())
+        try:
+            for message in messages:
+                if message.customer_id == customer_id:
+                    return message
+        finally:
+            messages.close()  # removes a partitioned join's files at once
         raise BatchNotFoundError(f"customer {customer_id!r} is not in the customers file of "
                                  f"batch {batch_id!r}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.aggregation import BatchAggregate
+from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import RejectedInputError
 
 REPORT_PREFIX = "reports/"
@@ -43,23 +43,23 @@ class ReportWriter:
                          for p in error.problems],
         })
 
-    def write_batch_report(self, batch_id: str, revision: int, aggregate: BatchAggregate,
-                           published_at: str, limit: int = 1000) -> None:
+    def write_batch_report(self, batch_id: str, revision: int, summary: BatchSummary,
+                           published_at: str) -> None:
         self._put(batch_report_key(batch_id), {
             "batch_id": batch_id,
             "revision": revision,
             "published_at": published_at,
-            "customers": len(aggregate.messages),
-            "orphan_order_count": len(aggregate.orphan_orders),
+            "customers": summary.customers,
+            "orphan_order_count": summary.orphan_order_count,
             "orphan_orders": [
                 {"order_id": o.order_id, "customer_id": o.customer_id,
                  "reason": "the customer is not in the customers file"}
-                for o in aggregate.orphan_orders[:limit]],
-            "orphan_item_count": len(aggregate.orphan_items),
+                for o in summary.orphan_orders],
+            "orphan_item_count": summary.orphan_item_count,
             "orphan_items": [
                 {"item_id": i.item_id, "order_id": i.order_id,
                  "reason": "the order is not in the orders file"}
-                for i in aggregate.orphan_items[:limit]],
+                for i in summary.orphan_items],
         })
 
     def read(self, key: str) -> dict[str, Any] | None:

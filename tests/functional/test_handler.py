@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from chalicelib import aws
+from chalicelib import aws, partitioning
 from chalicelib.errors import PublishError
 from chalicelib.pipeline import Pipeline
 from chalicelib.publisher import SqsPublisher
@@ -84,6 +84,16 @@ def test_a_changed_upload_replaces_the_file_and_publishes_the_next_revision(sand
     report = sandbox.read_json(f"reports/{SAMPLE_BATCH}/batch.json")
     assert report["revision"] == 2
     assert [i["item_id"] for i in report["orphan_items"]] == ["503", "505", "506"]
+
+
+def test_a_batch_joined_in_partitions_gives_the_same_messages_and_report(sandbox, monkeypatch):
+    monkeypatch.setattr(partitioning, "ROWS_PER_PARTITION", 4)  # the sample's 17 rows: 5 partitions
+    for kind in KINDS:
+        sandbox.upload(f"{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
+
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    report = sandbox.read_json(f"reports/{SAMPLE_BATCH}/batch.json")
+    assert (report["customers"], report["orphan_order_count"], report["orphan_item_count"]) == (3, 0, 0)
 
 
 def test_an_invalid_file_is_rejected_with_a_report_and_the_batch_waits(sandbox):
