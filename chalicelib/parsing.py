@@ -5,11 +5,17 @@ file is never held in memory whole. Rows are yielded as they are validated;
 after the first invalid row no more rows are yielded, but validation goes on to
 the end so that the error lists every problem (the first ``max_reported`` of
 them, and the total count). A file with any problem is rejected as a whole by
-raising ``InvalidFileError`` once the input is exhausted.
+raising ``InvalidFileError`` once the input is exhausted. (An id that repeats
+one more than 500,000 rows back is found only then, after the rows between
+were yielded; the file is rejected all the same.)
 
 Accepted: UTF-8 with or without a byte-order mark, LF or CRLF line ends, quoted
 fields, blank lines (skipped), required columns in any order. Extra columns are
 allowed and ignored, so partners can add columns without breaking the feed.
+
+Well-formed blocks of plain lines take a fast path (see ``_FileParser``), and
+ids are checked for repeats in bounded memory (``row_ids.RowIds``), so neither
+speed nor memory suffers on a file of millions of rows.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from typing import Iterable, Iterator
 from chalicelib.gcpause import gc_paused
 from chalicelib.errors import InvalidFileError, Problem
 from chalicelib.model import Customer, Item, Order
+from chalicelib.row_ids import RowIds
 
 _BOM = b"\xef\xbb\xbf"
 _AMOUNT = re.compile(r"[0-9]{1,15}+(?:\.[0-9]{1,2}+)?+")  # ASCII digits only: \d takes any script
@@ -138,7 +145,9 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str,
     parser = _FileParser(SCHEMAS[kind], file_name, max_reported)
     try:
         yield from parser.rows(decode_blocks(chunks, file_name))
+        parser.finish()
     finally:
+        parser.ids.close()
         if stats is not None:
             stats.rows_read += parser.rows_read
             stats.rows_rejected += parser.rows_rejected
@@ -163,11 +172,7 @@ class _FileParser:
         self.schema = schema
         self.file_name = file_name
         self.log = _ProblemLog(max_reported)
-        # Row id -> its line; or, for a row read by the fast path, -1 - the
-        # index of its block in _fast_blocks: one shared value per block keeps
-        # this map small, and the line is looked up only to report a repeat.
-        self.seen: dict[str, int] = {}
-        self._fast_blocks: list[tuple[int, list[str]]] = []  # (first line, the ids in order)
+        self.ids = RowIds()
         self.rows_read = self.rows_rejected = 0
         self.positions: list[int] = []
         self.width = 0
@@ -213,23 +218,25 @@ class _FileParser:
         width = self.width
         count = len(fields) // width
         columns = [fields[pos::width] for pos in self.positions]
-        ids = dict.fromkeys(columns[0], -1 - len(self._fast_blocks))
-        if len(ids) != count or not self.seen.keys().isdisjoint(ids):
+        if not self.ids.add_block(columns[0], first_line):
             return None  # a repeated id: the exact path says which, and where
-        self.seen.update(ids)
-        self._fast_blocks.append((first_line, columns[0]))
         with gc_paused():
             return self.schema.build_all(columns)
 
-    def _line_of(self, row_id: str) -> int:
-        line = self.seen[row_id]
-        if line < 0:
-            first_line, ids = self._fast_blocks[-1 - line]
-            line = first_line + ids.index(row_id)
-        return line
+    def finish(self) -> None:
+        """Add the repeated ids that lay too far apart to be seen while reading."""
+        count, newly_rejected, repeats = self.ids.far_repeats(self.log.max_reported)
+        if not count:
+            return
+        name = self.schema.columns[0]
+        found = [Problem(line, name, row_id, f"duplicate id: already used on line {first_line}")
+                 for line, row_id, first_line in repeats]
+        self.log.count += count
+        self.log.problems = sorted(self.log.problems + found, key=lambda p: p.line)[:self.log.max_reported]
+        self.rows_rejected += newly_rejected
 
     def _exact_rows(self, reader, lines_before: int) -> Iterator[object]:
-        schema, log, seen = self.schema, self.log, self.seen
+        schema, log, ids = self.schema, self.log, self.ids
         positions, width = self.positions, self.width
         id_pos = positions[0]
         amount_index = schema.amount_index
@@ -256,8 +263,8 @@ class _FileParser:
                 # run for a row that fails it, to say exactly what is wrong.
                 if (all(values) and max(map(len, values)) <= MAX_ID_LENGTH
                         and (amount_index < 0 or amount_ok(values[amount_index]))
-                        and values[0] not in seen):
-                    seen[values[0]] = line
+                        and values[0] not in ids):
+                    ids.add(values[0], line)
                     if not log.count:
                         yield schema.build(values)
                     continue
@@ -274,9 +281,10 @@ class _FileParser:
                                         f"the value is longer than {MAX_ID_LENGTH} characters"))
                 row_id = values[0]
                 if row_id:
-                    if seen.setdefault(row_id, line) != line:
+                    first_line = ids.add(row_id, line, rejected=True)
+                    if first_line is not None:
                         log.add(Problem(line, names[id_pos], row_id,
-                                        f"duplicate id: already used on line {self._line_of(row_id)}"))
+                                        f"duplicate id: already used on line {first_line}"))
         except csv.Error as exc:
             log.add(Problem(start, "", "", f"malformed CSV: {exc}"))
 
