@@ -87,6 +87,10 @@ class RowIds:
         return count, newly_rejected, first_ones
 
     def close(self) -> None:
+        """Give back the memory and the disk (the parse is over)."""
+        self._recent.clear()
+        self._blocks.clear()
+        self._rejected.clear()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

@@ -8,12 +8,15 @@ operation) and reports its wall time and peak RSS; the parent then checks the
 published messages against the generator's manifest (customer count and exact
 total). On the XS drop it also runs the original design's algorithm
 (scripts/baseline.py) on the same emulator. In process, it measures parse +
-validate + aggregate against a bare ``csv.reader`` loop over the same files.
+validate + aggregate against a bare ``csv.reader`` loop over the same files,
+and, for every drop, the handler's own work with no emulator (time and peak
+RSS). The L drop runs in process only: moto's Query reads the whole table for
+every page, so an L publication would take many hours on it.
 
 The last line printed is one JSON object with the headline figures.
 
     python -m scripts.bench                # XS (with the baseline), S, M
-    python -m scripts.bench --sizes L      # XS and L (100,000 / 1,000,000 / 3,000,000)
+    python -m scripts.bench --sizes L      # XS, and L (100,000 / 1,000,000 / 3,000,000) in process
 """
 from __future__ import annotations
 
@@ -97,6 +100,48 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
         "calls": dict(calls),
         "outcomes": outcomes,
     }))
+
+
+def run_in_process_worker(manifest: dict, result_path: Path) -> None:
+    """The handler's own work on a drop, with local files in place of S3 and DynamoDB.
+
+    Each file is parsed as its invocation streams it (rows dropped, as the store
+    sends them on in groups of 25); then the publication joins the batch as the
+    last invocation does (rows parsed again stand in for the store's paged
+    reads) and writes every message's JSON. No emulator: this is the L drop's
+    memory and CPU figure, which moto cannot give (its Query reads the whole
+    table for every page, so an L publication would take many hours on it).
+    """
+    import app  # noqa: F401  the handler's process has Chalice and boto3 loaded too
+    from chalicelib.messages import to_json
+
+    files = manifest["files"]
+    rows = manifest["customers"] + manifest["orders"] + manifest["items"]
+    rss_after: list[float] = []
+    started = time.perf_counter()
+    for kind in KINDS:
+        for _row in parse_rows(kind, _file_chunks(files[kind]), kind):
+            pass
+        rss_after.append(_peak_rss_mb())
+    ingested = time.perf_counter()
+    summary = BatchSummary()
+    published = 0
+    for message in batch_messages(manifest["batch_id"], 1,
+                                  *(parse_rows(kind, _file_chunks(files[kind]), kind) for kind in KINDS),
+                                  partitions=partition_count(rows), summary=summary):
+        to_json(message)
+        published += 1
+    rss_after.append(_peak_rss_mb())
+    result_path.write_text(json.dumps({
+        "ingest_s": ingested - started, "publish_s": time.perf_counter() - ingested,
+        "partitions": partition_count(rows), "messages": published,
+        "peak_rss_mb_after_each_step": rss_after, "peak_rss_mb": _peak_rss_mb()}))
+
+
+def _file_chunks(path: str):
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            yield block
 
 
 def _peak_rss_mb() -> float:
@@ -261,9 +306,7 @@ def measure_parsing(manifest: dict) -> dict:
     rows = manifest["customers"] + manifest["orders"] + manifest["items"]
 
     def chunks(kind):
-        with open(manifest["files"][kind], "rb") as handle:
-            while block := handle.read(CHUNK):
-                yield block
+        return _file_chunks(manifest["files"][kind])
 
     best_ours = best_reader = float("inf")
     for _ in range(3):  # best of three: the figure least disturbed by the machine
@@ -287,11 +330,15 @@ def measure_parsing(manifest: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="S,M", help="drop sizes besides XS: any of S,M,L")
-    parser.add_argument("--worker", choices=("pipeline", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("pipeline", "baseline", "in-process"), help=argparse.SUPPRESS)
+    parser.add_argument("--drop", help=argparse.SUPPRESS)
     parser.add_argument("--bucket", help=argparse.SUPPRESS)
     parser.add_argument("--keys", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker == "in-process":
+        run_in_process_worker(drop_files(args.drop), args.result)
+        return 0
     if args.worker:
         run_worker(args.worker, args.bucket, args.keys.split(","), args.result)
         return 0
@@ -327,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         sqs.create_queue(QueueName=BASELINE_QUEUE)
         consumer = Consumer(resources.output_queue_url)
         consumer.start()
-        for size in sizes:
+        for size in [s for s in sizes if s != "L"]:  # L: in process only (run_in_process_worker)
             manifest = manifests[size]
             keys = upload(s3, settings.ingest_bucket, manifest)
             print(f"Running the pipeline on the {size} drop ...", flush=True)
@@ -354,15 +401,32 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             emulator.kill()
 
-    print_report(runs, parsing, parse_drop)
+    in_process = {}
+    for size in sizes:
+        print(f"The handler's work in process on the {size} drop (no emulator) ...", flush=True)
+        in_process[size] = run_in_process(size)
+    print_report(runs, parsing, parse_drop, in_process)
     return 0
+
+
+def run_in_process(size: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result_path = Path(handle.name)
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-m", "scripts.bench", "--worker", "in-process",
+                           "--drop", size, "--result", str(result_path)], cwd=PROJECT_DIR, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"the in-process worker failed on the {size} drop (exit {done.returncode})")
+    result = json.loads(result_path.read_text())
+    result_path.unlink()
+    return result
 
 
 def _per_1k(run: dict) -> float:
     return sum(run["calls"].values()) / (run["rows"] / 1000)
 
 
-def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str) -> None:
+def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str, in_process: dict[str, dict]) -> None:
     print()
     print(f"{'run':<12}{'rows':>11}{'wall s':>9}{'rows/s':>10}{'peak RSS MB':>13}"
           f"{'API calls':>11}{'per 1k rows':>13}")
@@ -378,6 +442,13 @@ def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str) -> None:
     for name, run in runs.items():
         by_operation = ", ".join(f"{op} {n:,}" for op, n in sorted(run["calls"].items(), key=lambda x: -x[1]))
         print(f"{name}: {by_operation}")
+    print()
+    print("In process, no emulator (files parsed as streamed, then the batch joined and its JSON written):")
+    for size, run in in_process.items():
+        steps = ", ".join(f"{mb:.0f}" for mb in run["peak_rss_mb_after_each_step"])
+        print(f"{size}: files {run['ingest_s']:.1f} s, publication {run['publish_s']:.1f} s in "
+              f"{run['partitions']} partition(s), {run['messages']:,} messages; peak RSS after "
+              f"customers, orders, items, publication: {steps} MB")
     ours, baseline = runs["XS"], runs["XS baseline"]
     print()
     print(f"XS drop: the original design made {_per_1k(baseline) / _per_1k(ours):.1f}x the API calls "
@@ -397,9 +468,10 @@ def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str) -> None:
         "m_wall_s": round(medium["wall_s"], 1) if medium else None,
         "m_peak_rss_mb": round(medium["peak_rss_mb"]) if medium else None,
     }
-    if "L" in runs:
-        summary.update(l_wall_s=round(runs["L"]["wall_s"], 1), l_peak_rss_mb=round(runs["L"]["peak_rss_mb"]),
-                       l_calls_per_1k_rows=round(_per_1k(runs["L"]), 1))
+    if "L" in in_process:
+        large = in_process["L"]
+        summary.update(l_in_process_s=round(large["ingest_s"] + large["publish_s"], 1),
+                       l_in_process_peak_rss_mb=round(large["peak_rss_mb"]))
     print(json.dumps(summary))
 
 
