@@ -182,14 +182,16 @@ class _FileParser:
         blocks = iter(blocks)
         first = next(blocks, "")
         header, _, rest = first.partition("\n")
-        if '"' in header or not header.strip():
-            # Quoted or blank: the header is read by csv.reader, like everything after it.
+        cells = header.removesuffix("\r").split(",")
+        if ('"' in header or "\r" in header.removesuffix("\r")
+                or not any(cell.strip() for cell in cells)
+                or max(map(len, cells)) > csv.field_size_limit()):
+            # Quoted, blank, or odd: csv.reader reads the header, like everything after it.
             reader = csv.reader(_lines_of(chain([first], blocks)), strict=True)
             self.positions, self.width = _read_header(reader, self.schema, self.file_name)
             yield from self._exact_rows(reader, lines_before=0)
             return
-        self.positions, self.width = _check_header(
-            header.removesuffix("\r").split(","), 1, self.schema, self.file_name)
+        self.positions, self.width = _check_header(cells, 1, self.schema, self.file_name)
         self._block_pattern = _block_pattern(self.schema, self.positions, self.width)
         lines_before = 1
         for text in chain([rest], blocks):
@@ -216,7 +218,6 @@ class _FileParser:
         # exactly `width` fields per line, in order.
         fields = text.removesuffix("\n").replace("\n", ",").split(",")
         width = self.width
-        count = len(fields) // width
         columns = [fields[pos::width] for pos in self.positions]
         if not self.ids.add_block(columns[0], first_line):
             return None  # a repeated id: the exact path says which, and where
@@ -304,7 +305,7 @@ def _block_pattern(schema: Schema, positions: list[int], width: int) -> re.Patte
     # backtracking, so the whole block is checked in one pass.
     value = rf'[^\s,"][^,"\n]{{0,{MAX_ID_LENGTH - 1}}}+(?<!\s)'
     amount = _AMOUNT.pattern
-    other = r'[^,"\n]*+'
+    other = rf'[^,"\n]{{0,{csv.field_size_limit()}}}+'  # longer, csv.reader refuses the field
     fields = [other] * width
     for index, pos in enumerate(positions):
         fields[pos] = amount if index == schema.amount_index else value

@@ -481,3 +481,24 @@ def test_rows_of_fast_blocks_before_a_bad_block_are_yielded_and_lines_stay_right
 
     assert len(yielded) == 101  # the fast block's 100, then the exact path's "101"
     assert located(caught.value) == [(103, "amount", AMOUNT_REASON)]
+
+
+def test_an_extra_column_longer_than_csv_allows_is_rejected_as_on_the_exact_path():
+    data = csv_bytes("item_id,order_id,note", "1,o1," + "x" * 131_073, "2,o2,y")
+
+    assert located(rejection("items", data)) == [
+        (2, "", "malformed CSV: field larger than field limit (131072)")]
+
+
+def test_a_first_row_of_empty_cells_is_skipped_before_the_header():
+    data = b",,\r\ncustomer_id,customer_name,notes\r\n1,Ann,x\r\n"
+
+    assert parse("customers", data) == [Customer("1", "Ann")]
+
+
+def test_a_lone_carriage_return_in_the_header_is_malformed():
+    error = rejection("items", b"item_id\r,order_id\n1,o1\n")
+
+    [(line, column, reason)] = located(error)
+    assert (line, column) == (1, "")
+    assert reason.startswith("malformed CSV: new-line character seen in unquoted field")
