@@ -8,9 +8,11 @@ the file each partition is read back on its own to find the repeats that lay
 further apart than the window. Memory thus holds one window plus one
 partition, whatever the file's length; disk holds about 20 bytes per row.
 
-A repeat found at the end is always more than ``window`` rows after the id's
-first line, so the rows of a file are never written to the store twice in one
-batch of 25 (which DynamoDB refuses): the file is rejected before that matters.
+A repeat found only at the end lets the rows after it through to the store
+(the file is rejected all the same); it can even be the next row, when the
+window was spilled just before it, so the store never puts one key twice in a
+group of 25 (which DynamoDB refuses). After a spill, a third use of an id may
+be reported as a repeat of the second use rather than the first.
 """
 from __future__ import annotations
 

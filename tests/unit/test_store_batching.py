@@ -153,3 +153,16 @@ def test_shard_of_is_stable(row_id, shards, shard):
 @pytest.mark.parametrize("shards", [1, 2, 7, 8, 64])
 def test_shard_of_is_always_in_range(shards):
     assert {shard_of(str(n), shards) for n in range(2000)} == set(range(shards))
+
+
+def test_a_repeated_id_starts_a_new_group_as_dynamodb_refuses_one_key_twice_in_a_group(dynamodb):
+    # A repeat of an id read long before is only found at the end of the file,
+    # so its rows reach the store; the file is rejected afterwards.
+    client, stubber, sent = dynamodb
+    rows = [Item("1", "o"), Item("2", "o"), Item("2", "o"), Item("3", "o")]
+    expect_write(stubber)
+    expect_write(stubber)
+
+    assert store(client).write_rows("b1", "items", "etag1", rows) == 4
+
+    assert [sort_keys(group) for group in sent] == [["1", "2"], ["2", "3"]]
