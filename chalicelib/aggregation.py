@@ -74,8 +74,8 @@ def natural_sorted(ids: Iterable[str]) -> list[str]:
 
 def join_items(orders: Iterable[Order], items: Iterable[Item]) -> tuple[list[PlacedOrder], list[Item]]:
     """Each order with its item ids in natural order; and the items whose order is not there."""
+    orders = list(orders)  # read before the pause: reading may make garbage with cycles
     with gc_paused():
-        orders = list(orders)
         item_ids: dict[str, list[str]] = {order.order_id: [] for order in orders}
         if len(item_ids) != len(orders):
             # The zip below pairs orders with these lists by position.

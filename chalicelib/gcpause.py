@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+_lock = threading.Lock()
+_holders = 0  # blocks inside gc_paused now, in any thread
+_was_enabled = False
 
 
 @contextmanager
@@ -14,12 +19,20 @@ def gc_paused() -> Iterator[None]:
     finds nothing in them; but each allocation counts towards a collection
     that walks every object still alive, and with 100,000s of rows alive that
     walking is most of the time spent. Memory is still freed at once by
-    reference counting. Nested use is fine: only the outermost re-enables.
+    reference counting. Nested use, and use from several threads (chalice
+    local serves requests on threads), are fine: the collector comes back on
+    when the last block ends, if it was on when the first began.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _holders, _was_enabled
+    with _lock:
+        if _holders == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _holders += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and _was_enabled:
+                gc.enable()
