@@ -16,12 +16,13 @@ be reported as a repeat of the second use rather than the first.
 """
 from __future__ import annotations
 
-import csv
 import heapq
-import os
 import shutil
 import tempfile
+from operator import itemgetter
 from typing import Iterator
+
+from chalicelib.spill import SpillFiles
 
 WINDOW = 500_000  # ids in memory: about 65 MB of id strings and map
 PARTITIONS = 16
@@ -34,6 +35,7 @@ class RowIds:
         self.partitions = partitions or PARTITIONS
         self._directory = directory
         self._folder: str | None = None
+        self._files: SpillFiles | None = None  # made at the first spill
         # Id -> its line; for the ids of a block added at once, -1 - the block's
         # index in _blocks: one value shared by a block keeps the map small.
         self._recent: dict[str, int] = {}
@@ -71,7 +73,7 @@ class RowIds:
     def far_repeats(self, limit: int) -> tuple[int, int, list[tuple[int, str, int]]]:
         """The repeats further apart than the window: how many; how many of their
         lines had no other problem; and the first ``limit`` as (line, id, first line)."""
-        if self._folder is None:
+        if self._files is None:
             return 0, 0, []
         self._spill()
         count = newly_rejected = 0
@@ -95,16 +97,15 @@ class RowIds:
         self._rejected.clear()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+            self._folder = self._files = None
 
     def _repeats_in(self, partition: int) -> Iterator[tuple[int, str, int, bool]]:
         first_lines: dict[str, int] = {}
-        with open(self._path(partition), newline="", encoding="utf-8") as f:
-            # Windows are written in line order, so the first line read for an id is its first.
-            for row_id, line, rejected in csv.reader(f):
-                first = first_lines.setdefault(row_id, int(line))
-                if first != int(line):
-                    yield int(line), row_id, first, rejected == "1"
+        # Windows are written in line order, so the first line read for an id is its first.
+        for row_id, line, rejected in self._files.read(partition):
+            first = first_lines.setdefault(row_id, int(line))
+            if first != int(line):
+                yield int(line), row_id, first, rejected == "1"
 
     def _line_of(self, row_id: str) -> int:
         line = self._recent[row_id]
@@ -118,30 +119,23 @@ class RowIds:
             self._spill()
 
     def _spill(self) -> None:
-        if self._folder is None:
+        if self._files is None:
             self._folder = tempfile.mkdtemp(prefix="row-ids-", dir=self._directory)
-        files = [open(self._path(n), "a", newline="", encoding="utf-8") for n in range(self.partitions)]
-        try:
-            writers = [csv.writer(f).writerow for f in files]
-            count = self.partitions
-            # In line order, so that reading a partition meets an id's first line
-            # first: the fast path's blocks come before any row of the exact path.
-            for first_line, ids in self._blocks:
-                for line, row_id in enumerate(ids, first_line):
-                    writers[hash(row_id) % count]((row_id, line, ""))
-            rejected = self._rejected
-            for row_id, line in self._recent.items():
-                if line >= 0:
-                    writers[hash(row_id) % count]((row_id, line, "1" if line in rejected else ""))
-        finally:
-            for f in files:
-                f.close()
+            self._files = SpillFiles(self._folder, "ids", self.partitions)
+        self._files.write_all(self._spilled_rows(), itemgetter(0))
         self._recent.clear()
         self._blocks.clear()
         self._rejected.clear()
 
-    def _path(self, partition: int) -> str:
-        return os.path.join(self._folder, f"ids-{partition}.csv")
+    def _spilled_rows(self) -> Iterator[tuple[str, int, str]]:
+        # In line order, so that reading a partition meets an id's first line
+        # first: the fast path's blocks come before any row of the exact path.
+        for first_line, ids in self._blocks:
+            for line, row_id in enumerate(ids, first_line):
+                yield row_id, line, ""
+        for row_id, line in self._recent.items():
+            if line >= 0:
+                yield row_id, line, "1" if line in self._rejected else ""
 
     def __del__(self) -> None:
         self.close()
