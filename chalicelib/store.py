@@ -146,6 +146,12 @@ class BatchStore:
         in_flight: deque[Future] = deque()
         count = 0
         with ThreadPoolExecutor(max_workers=self._writers, thread_name_prefix="batch-write") as pool:
+
+            def send(group: list[dict]) -> None:
+                in_flight.append(pool.submit(self._batch_write, group))
+                if len(in_flight) >= 2 * self._writers:
+                    self.items_written += in_flight.popleft().result()
+
             try:
                 for row in rows:
                     item = _row_item(kind, row)
@@ -154,19 +160,17 @@ class BatchStore:
                         # DynamoDB refuses a group that puts one key twice. A file with
                         # a repeated id is rejected once read, but the repeat of an id
                         # read long before is only found then, so it can reach here.
-                        in_flight.append(pool.submit(self._batch_write, pending))
+                        send(pending)
                         pending, pending_ids = [], set()
                     item["pk"] = {"S": prefix + str(shard_of(row_id, self.shards))}
                     pending.append({"PutRequest": {"Item": item}})
                     pending_ids.add(row_id)
                     count += 1
                     if len(pending) == _BATCH_WRITE_SIZE:
-                        in_flight.append(pool.submit(self._batch_write, pending))
+                        send(pending)
                         pending, pending_ids = [], set()
-                        if len(in_flight) >= 2 * self._writers:
-                            self.items_written += in_flight.popleft().result()
                 if pending:
-                    in_flight.append(pool.submit(self._batch_write, pending))
+                    send(pending)
                 while in_flight:
                     self.items_written += in_flight.popleft().result()
             finally:
