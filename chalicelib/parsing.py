@@ -182,8 +182,9 @@ class _FileParser:
         blocks = iter(blocks)
         first = next(blocks, "")
         header, _, rest = first.partition("\n")
-        cells = header.removesuffix("\r").split(",")
-        if ('"' in header or "\r" in header.removesuffix("\r")
+        header = header.removesuffix("\r")
+        cells = header.split(",")
+        if ('"' in header or "\r" in header
                 or not any(cell.strip() for cell in cells)
                 or max(map(len, cells)) > csv.field_size_limit()):
             # Quoted, blank, or odd: csv.reader reads the header, like everything after it.
