@@ -206,16 +206,26 @@ def upload(s3, bucket: str, manifest: dict) -> list[str]:
 
 
 def run_in_worker(design: str, bucket: str, keys: list[str], env: dict[str, str]) -> dict:
+    return _run_worker(["--worker", design, "--bucket", bucket, "--keys", ",".join(keys)], env,
+                       f"the {design} worker")
+
+
+def run_in_process(size: str) -> dict:
+    return _run_worker(["--worker", "in-process", "--drop", size],
+                       {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+                       f"the in-process worker on the {size} drop")
+
+
+def _run_worker(arguments: list[str], env: dict[str, str], name: str) -> dict:
+    """Run ``scripts.bench`` with ``arguments`` in a fresh process; return what it wrote."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = Path(handle.name)
     log_path = BENCH_DIR / "worker.log"
     with open(log_path, "ab") as log:
-        done = subprocess.run(
-            [sys.executable, "-m", "scripts.bench", "--worker", design, "--bucket", bucket,
-             "--keys", ",".join(keys), "--result", str(result_path)],
-            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run([sys.executable, "-m", "scripts.bench", *arguments, "--result", str(result_path)],
+                              cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        raise SystemExit(f"the {design} worker failed (exit {done.returncode}); see {log_path}")
+        raise SystemExit(f"{name} failed (exit {done.returncode}); see {log_path}")
     result = json.loads(result_path.read_text())
     result_path.unlink()
     return result
@@ -305,13 +315,10 @@ def measure_parsing(manifest: dict) -> dict:
     """Rows/s of parse + validate + aggregate, and of a bare csv.reader loop, on one core."""
     rows = manifest["customers"] + manifest["orders"] + manifest["items"]
 
-    def chunks(kind):
-        return _file_chunks(manifest["files"][kind])
-
     best_ours = best_reader = float("inf")
     for _ in range(3):  # best of three: the figure least disturbed by the machine
         started = time.perf_counter()
-        parsed = {kind: parse_rows(kind, chunks(kind), kind) for kind in KINDS}
+        parsed = {kind: parse_rows(kind, _file_chunks(manifest["files"][kind]), kind) for kind in KINDS}
         # As the publication does: in memory, or in partitions for a batch too large for that.
         messages = batch_messages("parse", 1, parsed["customers"], parsed["orders"], parsed["items"],
                                   partitions=partition_count(rows), summary=BatchSummary())
@@ -407,19 +414,6 @@ def main(argv: list[str] | None = None) -> int:
         in_process[size] = run_in_process(size)
     print_report(runs, parsing, parse_drop, in_process)
     return 0
-
-
-def run_in_process(size: str) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        result_path = Path(handle.name)
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    done = subprocess.run([sys.executable, "-m", "scripts.bench", "--worker", "in-process",
-                           "--drop", size, "--result", str(result_path)], cwd=PROJECT_DIR, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"the in-process worker failed on the {size} drop (exit {done.returncode})")
-    result = json.loads(result_path.read_text())
-    result_path.unlink()
-    return result
 
 
 def _per_1k(run: dict) -> float:
