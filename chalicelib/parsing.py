@@ -13,6 +13,12 @@ Accepted: UTF-8 with or without a byte-order mark, LF or CRLF line ends, quoted
 fields, blank lines (skipped), required columns in any order. Extra columns are
 allowed and ignored, so partners can add columns without breaking the feed.
 
+A quoted value is taken literally, spaces included; spaces around an unquoted
+value are dropped. A required value must not contain a control character
+(U+0000 to U+001F, tab and line breaks included, or U+007F): downstream systems
+take names and ids as one line of text. Problems are worded for the partner who
+reads the report, never in the csv module's terms.
+
 Well-formed blocks of plain lines take a fast path (see ``_FileParser``), and
 ids are checked for repeats in bounded memory (``row_ids.RowIds``), so neither
 speed nor memory suffers on a file of millions of rows.
@@ -34,9 +40,25 @@ from chalicelib.model import Customer, Item, Order
 from chalicelib.row_ids import RowIds
 
 _BOM = b"\xef\xbb\xbf"
-_AMOUNT = re.compile(r"[0-9]{1,15}+(?:\.[0-9]{1,2}+)?+")  # ASCII digits only: \d takes any script
 MAX_ID_LENGTH = 200
+MAX_AMOUNT_DIGITS = 15  # before the decimal point
+MAX_AMOUNT_PLACES = 2   # after it
+_AMOUNT = re.compile(  # ASCII digits only: \d takes any script
+    rf"[0-9]{{1,{MAX_AMOUNT_DIGITS}}}+(?:\.[0-9]{{1,{MAX_AMOUNT_PLACES}}}+)?+")
+_UNSIGNED_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 and DEL
+_CONTROL_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI "
+                  "DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US").split()
+# One field of a record as csv.reader reads it (strict, "" doubles a quote): to
+# find again the field where the reader gave up.
+_RAW_FIELD = re.compile(r'"(?:[^"]++|"")*+"|[^,"\r\n][^,\r\n]*+|')
+# A valid value that may have spaces at either end (a quoted value is literal):
+# not blank, no control character, at most MAX_ID_LENGTH characters, spaces included.
+_PADDED_VALUE = rf"(?=[^\S\n]*+\S)[^\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}+"
 FIX_HINT = "Fix the rows listed and upload the file again under the same key."
+AMOUNT_RULE = (f"the amount must be a non-negative decimal number: digits 0-9 with an optional '.', "
+               f"at most {MAX_AMOUNT_DIGITS} digits before the point and at most "
+               f"{MAX_AMOUNT_PLACES} decimal places, e.g. 1234.50")
 
 
 @dataclass(frozen=True)
@@ -160,9 +182,10 @@ class _FileParser:
 
     - the fast path takes a whole block of lines when a regular expression
       shows that every line in it is well formed (no quotes, the header's
-      number of fields, required values present, unpadded and not too long,
-      amounts valid). It then splits the block into columns and builds its
-      rows with loops that run in C: most files are all fast path.
+      number of fields, required values present, unpadded, free of control
+      characters and not too long, amounts valid). It then splits the block
+      into columns and builds its rows with loops that run in C: most files
+      are all fast path.
     - the exact path reads the rest of the file row by row with ``csv.reader``
       once a block fails that test, or when the header is unusual (quoted,
       after blank lines). It finds each problem and says where it is.
@@ -174,9 +197,12 @@ class _FileParser:
         self.log = _ProblemLog(max_reported)
         self.ids = RowIds()
         self.rows_read = self.rows_rejected = 0
+        self.header: list[str] = []  # the header's names, stripped and lower case
         self.positions: list[int] = []
         self.width = 0
         self._block_pattern: re.Pattern | None = None
+        self._clean_row = _row_pattern(schema, _value_pattern()).fullmatch
+        self._padded_row = _row_pattern(schema, _PADDED_VALUE).fullmatch
 
     def rows(self, blocks: Iterator[str]) -> Iterator[object]:
         blocks = iter(blocks)
@@ -188,22 +214,29 @@ class _FileParser:
                 or not any(cell.strip() for cell in cells)
                 or max(map(len, cells)) > csv.field_size_limit()):
             # Quoted, blank, or odd: csv.reader reads the header, like everything after it.
-            reader = csv.reader(_lines_of(chain([first], blocks)), strict=True)
-            self.positions, self.width = _read_header(reader, self.schema, self.file_name)
-            yield from self._exact_rows(reader, lines_before=0)
+            read: list[str] = []
+            reader = csv.reader(_recorded(chain([first], blocks), read), strict=True)
+            self._use_header(*_read_header(reader, read, self.schema, self.file_name))
+            yield from self._exact_rows(reader, read, lines_before=0)
             return
-        self.positions, self.width = _check_header(cells, 1, self.schema, self.file_name)
+        self._use_header(cells, 1)
         self._block_pattern = _block_pattern(self.schema, self.positions, self.width)
         lines_before = 1
         for text in chain([rest], blocks):
             rows = self._fast_rows(text, lines_before + 1) if text else []
             if rows is None:
-                reader = csv.reader(_lines_of(chain([text], blocks)), strict=True)
-                yield from self._exact_rows(reader, lines_before)
+                read: list[str] = []
+                reader = csv.reader(_recorded(chain([text], blocks), read), strict=True)
+                yield from self._exact_rows(reader, read, lines_before)
                 return
             self.rows_read += len(rows)
             lines_before += text.count("\n")
             yield from rows
+
+    def _use_header(self, cells: list[str], line: int) -> None:
+        self.header = _check_header(cells, line, self.schema, self.file_name)
+        self.positions = [self.header.index(column) for column in self.schema.columns]
+        self.width = len(self.header)
 
     def _fast_rows(self, text: str, first_line: int) -> list | None:
         """The rows of a block whose every line is well formed, or None to take the exact path."""
@@ -237,20 +270,21 @@ class _FileParser:
         self.log.problems = sorted(self.log.problems + found, key=lambda p: p.line)[:self.log.max_reported]
         self.rows_rejected += newly_rejected
 
-    def _exact_rows(self, reader, lines_before: int) -> Iterator[object]:
+    def _exact_rows(self, reader, read: list[str], lines_before: int) -> Iterator[object]:
+        """The rows csv.reader reads; ``read`` has the lines it read, which ``_recorded`` keeps."""
         schema, log, ids = self.schema, self.log, self.ids
         positions, width = self.positions, self.width
-        id_pos = positions[0]
-        amount_index = schema.amount_index
-        amount_pos = positions[amount_index] if amount_index >= 0 else -1
-        names = dict(zip(positions, schema.columns))
-        amount_ok = _AMOUNT.fullmatch
+        clean, padded, has_control = self._clean_row, self._padded_row, _CONTROL.search
         # A quoted value may span lines, so a record is reported on the line where
         # it starts (the line after the previous record), not where it ends.
         start = lines_before + reader.line_num + 1
+        read_from = lines_before + 1  # the line of read[0]
         try:
             for fields in reader:
                 line, start = start, lines_before + reader.line_num + 1
+                if start - read_from > 4096:  # keep this record's lines only
+                    del read[:line - read_from]
+                    read_from = line
                 if len(fields) != width:
                     if not fields or (len(fields) == 1 and not fields[0].strip()):
                         continue  # a blank line
@@ -260,53 +294,213 @@ class _FileParser:
                                     f"expected {width} fields as in the header, found {len(fields)}"))
                     continue
                 self.rows_read += 1
-                values = [fields[pos].strip() for pos in positions]
-                # The common case in one expression; the detailed checks below only
-                # run for a row that fails it, to say exactly what is wrong.
-                if (all(values) and max(map(len, values)) <= MAX_ID_LENGTH
-                        and (amount_index < 0 or amount_ok(values[amount_index]))
-                        and values[0] not in ids):
-                    ids.add(values[0], line)
+                raw = [fields[pos] for pos in positions]
+                # The common case in one match (unpadded values, so quoted or not
+                # makes no difference); the checks below only run for a row that
+                # fails it, to say exactly what is wrong.
+                if clean("\n".join(raw)) and raw[0] not in ids:
+                    ids.add(raw[0], line)
+                    if not log.count:
+                        yield schema.build(raw)
+                    continue
+                values = [value.strip() for value in raw]
+                fine = False
+                if values != raw:
+                    # Padding around an unquoted value is dropped; a quoted value is literal.
+                    quoted = _quoted_fields("".join(read[line - read_from:]), fields)
+                    values = [field if quoted[pos] else value
+                              for pos, field, value in zip(positions, raw, values)]
+                    # Still one match for a padded row that is fine (control
+                    # characters looked for as read: stripping drops a tab).
+                    fine = padded("\n".join(values)) and not has_control("".join(raw))
+                problems = [] if fine else self._value_problems(line, raw, values)
+                row_id = values[0]
+                if not problems and row_id not in ids:
+                    ids.add(row_id, line)
                     if not log.count:
                         yield schema.build(values)
                     continue
                 self.rows_rejected += 1
-                for pos, value in zip(positions, values):
-                    if not value:
-                        log.add(Problem(line, names[pos], "", "the value is missing"))
-                    elif pos == amount_pos and not amount_ok(value):
-                        log.add(Problem(line, names[pos], value,
-                                        "the amount must be a non-negative decimal number with "
-                                        "at most 2 decimal places, e.g. 250.00"))
-                    elif len(value) > MAX_ID_LENGTH and pos != amount_pos:
-                        log.add(Problem(line, names[pos], value[:40] + "...",
-                                        f"the value is longer than {MAX_ID_LENGTH} characters"))
-                row_id = values[0]
-                if row_id:
+                for problem in problems:
+                    log.add(problem)
+                if row_id.strip():
                     first_line = ids.add(row_id, line, rejected=True)
                     if first_line is not None:
-                        log.add(Problem(line, names[id_pos], row_id,
+                        log.add(Problem(line, schema.columns[0], row_id,
                                         f"duplicate id: already used on line {first_line}"))
         except csv.Error as exc:
-            log.add(Problem(start, "", "", f"malformed CSV: {exc}"))
+            text = "".join(read[start - read_from:])  # the record csv.reader gave up on
+            index, at = _malformed_field(text)
+            column = self.header[index] if index < len(self.header) else ""
+            log.add(Problem(start, column, _excerpt(text, at), _csv_reason(exc)))
+
+    def _value_problems(self, line: int, raw: list[str], values: list[str]) -> list[Problem]:
+        """What is wrong with the required values of a row, one problem per value at most.
+
+        ``raw`` are the fields as read, ``values`` what they stand for (an
+        unquoted field without its padding).
+        """
+        problems = []
+        amount_index = self.schema.amount_index
+        for index, (name, field, value) in enumerate(zip(self.schema.columns, raw, values)):
+            control = _CONTROL.search(field)
+            if control:
+                problems.append(Problem(line, name, _shown(field), _control_reason(field, control.start())))
+            elif not value.strip():
+                problems.append(Problem(line, name, "", "the value is missing"))
+            elif index == amount_index:
+                if not _AMOUNT.fullmatch(value):
+                    problems.append(Problem(line, name, _shown(value), _amount_reason(value)))
+            elif len(value) > MAX_ID_LENGTH:
+                problems.append(Problem(line, name, value[:40] + "...",
+                                        f"the value is longer than {MAX_ID_LENGTH} characters "
+                                        f"(it has {len(value):,}); shorten it"))
+        return problems
 
 
-def _lines_of(blocks: Iterable[str]) -> Iterator[str]:
+def _recorded(blocks: Iterable[str], read: list[str]) -> Iterator[str]:
+    """The lines of the blocks, each also appended to ``read``.
+
+    csv.reader says neither whether a value was quoted nor where it found the
+    CSV broken; the text of the record, kept in ``read``, does.
+    """
+    keep = read.append
     for block in blocks:
-        yield from _lines(block)
+        for line in _lines(block):
+            keep(line)
+            yield line
+
+
+def _quoted_fields(text: str, fields: list[str]) -> list[bool]:
+    """Which of the fields csv.reader read from a record's text were quoted.
+
+    The reader accepted the text, so a quoted field is its value in quotes with
+    each quote doubled, an unquoted one is the value as it is, and one comma
+    follows each field but the last.
+    """
+    quoted, at = [], 0
+    for field in fields:
+        is_quoted = text.startswith('"', at)
+        quoted.append(is_quoted)
+        at += len(field) + 1 + (field.count('"') + 2 if is_quoted else 0)
+    return quoted
+
+
+def _malformed_field(text: str) -> tuple[int, int]:
+    """The index of the field where csv.reader gave up on a record's text, and where it starts."""
+    limit = csv.field_size_limit()
+    at = index = 0
+    while True:
+        end = _RAW_FIELD.match(text, at).end()
+        length = end - at - 2 * text.startswith('"', at)
+        if length > limit or not text.startswith(",", end):
+            return index, at
+        at, index = end + 1, index + 1
+
+
+def _excerpt(text: str, at: int) -> str:
+    """The record's text from a field on, to the end of its line, shortened."""
+    shown, line_feed, _ = text[at:].partition("\n")
+    if line_feed:
+        shown = shown.removesuffix("\r")
+    return shown if len(shown) <= 40 else shown[:40] + "..."
+
+
+def _shown(value: str) -> str:
+    """A value as a report shows it: shortened when it is too long to be one."""
+    return value if len(value) <= MAX_ID_LENGTH else value[:40] + "..."
+
+
+def _control_reason(value: str, at: int) -> str:
+    """Which control character the value holds first, where, how many more, and what to do."""
+    code = ord(value[at])
+    crlf = value.startswith("\r\n", at)
+    name = "DEL" if code == 0x7F else _CONTROL_NAMES[code]
+    if crlf:
+        what = "a line break (U+000D U+000A, CRLF)"
+    elif value[at] in "\r\n":
+        what = f"a line break (U+{code:04X}, {name})"
+    else:
+        what = f"a control character (U+{code:04X}, {name})"
+    reason = f"the value contains {what} at character {at + 1}"
+    more = len(_CONTROL.findall(value, at)) - 1 - crlf
+    if more:
+        reason += f" and {more} more control character{'s' if more > 1 else ''}"
+    reason += "; remove them" if more else "; remove it"
+    if value[at] in "\r\n":
+        reason += " (a value must be on one line)"
+    return reason
+
+
+def _amount_reason(value: str) -> str:
+    """The rule the amount breaks: the number of digits when that is all, else the whole rule."""
+    digits = _UNSIGNED_DECIMAL.fullmatch(value)
+    if digits:
+        before, after = len(digits[1]), len(digits[2] or "")
+        if before > MAX_AMOUNT_DIGITS and after > MAX_AMOUNT_PLACES:
+            return (f"the amount has {before} digits before the decimal point and {after} decimal "
+                    f"places; at most {MAX_AMOUNT_DIGITS} digits before the point and at most "
+                    f"{MAX_AMOUNT_PLACES} decimal places are allowed")
+        if before > MAX_AMOUNT_DIGITS:
+            return (f"the amount has {before} digits before the decimal point; "
+                    f"at most {MAX_AMOUNT_DIGITS} are allowed")
+        if after > MAX_AMOUNT_PLACES:
+            return (f"the amount has {after} decimal places; "
+                    f"at most {MAX_AMOUNT_PLACES} decimal places are allowed")
+    return AMOUNT_RULE
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    """What a csv.Error means to the partner who wrote the file, and what to do about it."""
+    text = str(exc)
+    if text.startswith("field larger than field limit"):
+        return (f"a value longer than {csv.field_size_limit():,} characters (usually a quote that is "
+                f"never closed, so the rest of the file became one value): check the quotes from "
+                f"this line on")
+    if text.endswith(" expected after '\"'"):
+        return ('a quote character inside an unquoted value, or text after a closing quote: put the '
+                'whole value in double quotes and double any quote inside it ("")')
+    if text.startswith("new-line character seen in unquoted field"):
+        return ("a carriage return (CR) not followed by a line feed ends a line only on old Macs: "
+                "save the file with LF or CRLF line ends, and remove any CR inside a value")
+    if text == "unexpected end of data":
+        return ('a quote opened here is never closed, so the file ends inside a quoted value: close '
+                'the quote, and double any quote inside a value ("")')
+    return "the line is not valid CSV: check its quotes, commas and line ends"
+
+
+def _value_pattern(excluded: str = "") -> str:
+    """A valid required value: not empty, no whitespace at either end (so
+    stripping changes nothing), no control character, at most MAX_ID_LENGTH
+    characters, none of ``excluded``."""
+    # Possessive ({}+) and a look-behind for the last character: no
+    # backtracking. The control characters (\n among them) are one more range
+    # of the excluded class, which costs nothing.
+    return (rf"[^\s{excluded}\x00-\x1f\x7f][^{excluded}\x00-\x1f\x7f]{{0,{MAX_ID_LENGTH - 1}}}+"
+            rf"(?<!\s)")
+
+
+def _row_pattern(schema: Schema, value: str) -> re.Pattern:
+    """Matches a row's required values, joined by line feeds, when each is ``value`` (or an amount).
+
+    A value may hold a comma or a quote here, but never a line feed (a control
+    character), so the joint cannot be mistaken for a character of a value.
+    """
+    return re.compile("\n".join(_AMOUNT.pattern if column == schema.amount_column else value
+                                 for column in schema.columns))
 
 
 def _block_pattern(schema: Schema, positions: list[int], width: int) -> re.Pattern:
     """Matches a block of lines that the exact path would accept as they are.
 
-    A required value: no quote or comma, not empty, no whitespace at either
-    end (so stripping changes nothing), at most MAX_ID_LENGTH characters.
+    A required value is valid as it is (``_value_pattern``) and holds no quote
+    or comma; an extra column's value is not checked but for its length
+    (csv.reader refuses a longer one). No backtracking, so the whole block is
+    checked in one pass.
     """
-    # Possessive (++, {}+) and a look-behind for the last character: no
-    # backtracking, so the whole block is checked in one pass.
-    value = rf'[^\s,"][^,"\n]{{0,{MAX_ID_LENGTH - 1}}}+(?<!\s)'
+    value = _value_pattern(',"')
     amount = _AMOUNT.pattern
-    other = rf'[^,"\n]{{0,{csv.field_size_limit()}}}+'  # longer, csv.reader refuses the field
+    other = rf'[^,"\n]{{0,{csv.field_size_limit()}}}+'
     fields = [other] * width
     for index, pos in enumerate(positions):
         fields[pos] = amount if index == schema.amount_index else value
@@ -314,23 +508,28 @@ def _block_pattern(schema: Schema, positions: list[int], width: int) -> re.Patte
     return re.compile(rf"(?:{line}\n)*(?:{line})?")
 
 
-def _read_header(reader, schema: Schema, file_name: str) -> tuple[list[int], int]:
+def _read_header(reader, read: list[str], schema: Schema,
+                 file_name: str) -> tuple[list[str], int]:
+    """The header's cells and its line, after any blank lines; ``read`` as for ``_exact_rows``."""
     try:
+        start = reader.line_num + 1
         header = next(reader)
         while not any(cell.strip() for cell in header):
+            start = reader.line_num + 1
             header = next(reader)
     except StopIteration:
         raise InvalidFileError(file_name, [Problem(
             1, "", "", f"the file is empty: expected a header row {','.join(schema.columns)}")],
             hint="Upload the file with its header row and data.") from None
     except csv.Error as exc:
-        raise InvalidFileError(file_name, [Problem(reader.line_num, "", "", f"malformed CSV: {exc}")],
-                               hint=FIX_HINT) from exc
-    return _check_header(header, reader.line_num, schema, file_name)
+        text = "".join(read[start - 1:])
+        raise InvalidFileError(file_name, [Problem(start, "", _excerpt(text, _malformed_field(text)[1]),
+                                                   _csv_reason(exc))], hint=FIX_HINT) from exc
+    return header, reader.line_num
 
 
-def _check_header(header: list[str], line: int, schema: Schema,
-                  file_name: str) -> tuple[list[int], int]:
+def _check_header(header: list[str], line: int, schema: Schema, file_name: str) -> list[str]:
+    """The header's names, stripped and in lower case, once they name each required column once."""
     names = [cell.strip().lower() for cell in header]
     problems = []
     for column in schema.columns:
@@ -344,4 +543,4 @@ def _check_header(header: list[str], line: int, schema: Schema,
         raise InvalidFileError(file_name, problems,
                                hint=f"The header must name the columns {','.join(schema.columns)} "
                                     f"(any order; extra columns are ignored).")
-    return [names.index(column) for column in schema.columns], len(names)
+    return names

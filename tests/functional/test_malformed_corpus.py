@@ -4,7 +4,9 @@ The corpus (tests/corpus/) holds static partner files: ``malformed/`` has files
 whose key is fine and whose content is not; ``unknown_keys/`` has files whose
 object key names no kind and batch. ``malformed/EXPECTED.json`` states, for each
 file, the report key, the problem count and the first (up to 3) problems as
-[line, column, substring of the reason].
+[line, column, reason]: the exact reason, word for word as the partner reads it,
+for a malformed file; a part of it for an unknown key, whose reasons belong to
+the key parser (``chalicelib/keys.py``), not to this corpus.
 """
 from __future__ import annotations
 
@@ -70,7 +72,10 @@ def test_a_malformed_file_is_rejected_with_the_expected_report(sandbox, name):
 
     first = report["problems"][:3]
     assert len(first) == len(expected["problems"]), first
-    assert [(p["line"], p["column"]) for p in first] == [
-        (line, column) for line, column, _ in expected["problems"]]
-    for (_, _, reason), problem in zip(expected["problems"], first):
-        assert reason in problem["reason"], (reason, problem["reason"])
+    if expected["folder"] == "malformed":
+        assert [[p["line"], p["column"], p["reason"]] for p in first] == expected["problems"]
+    else:
+        assert [(p["line"], p["column"]) for p in first] == [
+            (line, column) for line, column, _ in expected["problems"]]
+        for (_, _, reason), problem in zip(expected["problems"], first):
+            assert reason in problem["reason"], (reason, problem["reason"])

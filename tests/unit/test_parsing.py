@@ -1,6 +1,7 @@
 """parsing: byte chunks in, typed rows out, and every problem located by line and column."""
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 
 import pytest
@@ -12,8 +13,8 @@ from chalicelib.model import Customer, Item, Order
 from chalicelib.parsing import FIX_HINT, ParseStats, decode_lines, parse_rows
 
 BOM = b"\xef\xbb\xbf"
-AMOUNT_REASON = ("the amount must be a non-negative decimal number with at most 2 decimal places, "
-                 "e.g. 250.00")
+AMOUNT_REASON = ("the amount must be a non-negative decimal number: digits 0-9 with an optional '.', "
+                 "at most 15 digits before the point and at most 2 decimal places, e.g. 1234.50")
 ORDERS_HEADER = "order_id,customer_id,amount"
 
 
@@ -64,10 +65,10 @@ def test_each_kind_builds_its_row_type(kind, data, expected):
 
 @pytest.mark.parametrize("field, value", [
     ('"Doe, John"', "Doe, John"),
-    ('"first line\nsecond line"', "first line\nsecond line"),
     ('"She said ""hi"""', 'She said "hi"'),
     ('""', None),  # a quoted empty value is still missing: see the rejection tests
-    ('"  padded  "', "padded"),
+    ('"   "', None),  # and so is one of spaces only
+    ('"  padded  "', "  padded  "),  # quoted: literal, spaces included
     ("Zoë 日本 \u2028 ok", "Zoë 日本 \u2028 ok"),  # U+2028 is not a line end in CSV
 ])
 def test_quoted_fields(field, value):
@@ -104,7 +105,7 @@ def test_header_names_ignore_case_and_surrounding_whitespace():
     assert parse("orders", data) == [Order("1001", "1", Decimal("1.00"))]
 
 
-def test_values_are_stripped_of_surrounding_whitespace():
+def test_unquoted_values_are_stripped_of_surrounding_spaces():
     assert parse("orders", csv_bytes(ORDERS_HEADER, " 1001 , 1 , 2.50 ")) == [
         Order("1001", "1", Decimal("2.50"))]
 
@@ -112,14 +113,14 @@ def test_values_are_stripped_of_surrounding_whitespace():
 # --- chunk boundaries --------------------------------------------------------------
 
 # Everything a chunk boundary can cut: the BOM, a CRLF, multi-byte UTF-8 (2, 3 and
-# 4 bytes) and a quoted value spanning lines.
-TRICKY = BOM + ("customer_id,customer_name\r\n"
-          "1,José Müller\r\n"
-          '2,"Doe, Jane\r\nsecond line"\r\n'
+# 4 bytes), a quoted value with its spaces, and a quoted value spanning lines (in
+# the extra column: a required value may not hold a line break).
+TRICKY = BOM + ("customer_id,customer_name,notes\r\n"
+          "1,José Müller,\r\n"
+          '2," Doe, Jane ","first line\r\nsecond line"\r\n'
           "\r\n"
-          "3,日本 🎉\r\n").encode("utf-8")
-TRICKY_ROWS = [Customer("1", "José Müller"), Customer("2", "Doe, Jane\r\nsecond line"),
-               Customer("3", "日本 🎉")]
+          "3,日本 🎉,x\r\n").encode("utf-8")
+TRICKY_ROWS = [Customer("1", "José Müller"), Customer("2", " Doe, Jane "), Customer("3", "日本 🎉")]
 
 
 def test_the_tricky_file_parses_whole():
@@ -175,7 +176,8 @@ def test_accepted_amounts_are_exact_decimals(text, amount):
     pytest.param("-1.00", id="negative"),
     pytest.param("+1.00", id="plus-sign"),
     pytest.param("-0", id="negative-zero"),
-    pytest.param("1.234", id="three-decimals"),
+    pytest.param("1.", id="point-without-decimals"),
+    pytest.param(".50", id="no-digit-before-the-point"),
     pytest.param("1e3", id="exponent"),
     pytest.param("2.5E+2", id="exponent-upper"),
     pytest.param('"1,000.00"', id="thousands-comma"),
@@ -187,14 +189,36 @@ def test_accepted_amounts_are_exact_decimals(text, amount):
     pytest.param("NaN", id="nan"),
     pytest.param("Infinity", id="infinity"),
     pytest.param("0x10", id="hex"),
-    pytest.param("1234567890123456", id="sixteen-digits"),
     pytest.param("\u0662\u0665\u0660.00", id="arabic-indic-digits"),
     pytest.param("\uff11\uff10.00", id="fullwidth-digits"),
+    pytest.param('" 12.50"', id="spaces-inside-quotes"),  # quoted: literal, so not digits only
 ])
-def test_rejected_amounts_name_line_column_value_and_rule(text):
+def test_rejected_amounts_name_line_column_value_and_the_whole_rule(text):
     data = csv_bytes(ORDERS_HEADER, "1,1,1.00", f"2,1,{text}")
 
-    assert rejection("orders", data).problems == [Problem(3, "amount", text.strip('"'), AMOUNT_REASON)]
+    assert rejection("orders", data).problems == [
+        Problem(3, "amount", text.removeprefix('"').removesuffix('"'), AMOUNT_REASON)]
+
+
+@pytest.mark.parametrize("text, reason", [
+    pytest.param("1234567890123456789012", "the amount has 22 digits before the decimal point; "
+                 "at most 15 are allowed", id="22-digits"),
+    pytest.param("1234567890123456.50", "the amount has 16 digits before the decimal point; "
+                 "at most 15 are allowed", id="16-digits-and-decimals"),
+    pytest.param("0000000000000001", "the amount has 16 digits before the decimal point; "
+                 "at most 15 are allowed", id="leading-zeros-count"),
+    pytest.param("1.234", "the amount has 3 decimal places; at most 2 decimal places are allowed",
+                 id="three-decimals"),
+    pytest.param("12345678901234567.125", "the amount has 17 digits before the decimal point and "
+                 "3 decimal places; at most 15 digits before the point and at most 2 decimal places "
+                 "are allowed", id="both"),
+])
+@pytest.mark.parametrize("header", [ORDERS_HEADER, '"order_id","customer_id","amount"'],
+                         ids=["fast-path", "exact-path"])
+def test_an_amount_with_too_many_digits_says_how_many_and_the_limit(header, text, reason):
+    data = csv_bytes(header, "1,1,1.00", f"2,1,{text}")
+
+    assert rejection("orders", data).problems == [Problem(3, "amount", text, reason)]
 
 
 # --- missing values, long values, field counts --------------------------------------
@@ -217,7 +241,14 @@ def test_a_value_over_200_characters_is_rejected_with_a_shortened_value():
     error = rejection("customers", csv_bytes("customer_id,customer_name", f"{long_id},Ann"))
 
     assert error.problems == [Problem(2, "customer_id", "x" * 40 + "...",
-                                      "the value is longer than 200 characters")]
+                                      "the value is longer than 200 characters (it has 201); shorten it")]
+
+
+def test_the_200_character_limit_counts_the_spaces_of_a_quoted_value():
+    data = csv_bytes("customer_id,customer_name", f'1,"{"n" * 200} "', f"2, {'n' * 200} ")
+
+    assert located(rejection("customers", data)) == [
+        (2, "customer_name", "the value is longer than 200 characters (it has 201); shorten it")]
 
 
 def test_a_value_of_exactly_200_characters_is_accepted():
@@ -230,6 +261,142 @@ def test_a_row_with_the_wrong_number_of_fields(row, found):
     error = rejection("items", csv_bytes("item_id,order_id", row))
 
     assert error.problems == [Problem(2, "", row, f"expected 2 fields as in the header, found {found}")]
+
+
+# --- control characters ---------------------------------------------------------------
+# A plain header lets clean blocks take the fast path; a quoted one sends the file
+# down the exact path. Each case runs both ways: the rule is the same.
+
+BOTH_PATHS = pytest.mark.parametrize("quote_header", [False, True], ids=["fast-path", "exact-path"])
+
+
+def with_header(columns: str, *rows: str, quote_header: bool) -> bytes:
+    """A header, 50 clean rows (a block for the fast path), then ``rows``."""
+    names = columns.split(",")
+    header = ",".join(f'"{name}"' for name in names) if quote_header else columns
+    filler = ["1.00" if name == "amount" else "x" for name in names[1:]]
+    clean = [",".join([f"c{n}", *filler]) for n in range(50)]
+    return csv_bytes(header, *clean, *rows)
+
+
+@pytest.mark.parametrize("columns, row, column, value, reason", [
+    pytest.param("customer_id,customer_name", "1,Jan\x00e Doe", "customer_name", "Jan\x00e Doe",
+                 "the value contains a control character (U+0000, NUL) at character 4; remove it",
+                 id="nul-in-a-name"),
+    pytest.param("item_id,order_id", "50\x7f1,1001", "item_id", "50\x7f1",
+                 "the value contains a control character (U+007F, DEL) at character 3; remove it",
+                 id="del-in-an-id"),
+    pytest.param("customer_id,customer_name", "1,John\tDoe", "customer_name", "John\tDoe",
+                 "the value contains a control character (U+0009, TAB) at character 5; remove it",
+                 id="tab-in-a-value"),
+    pytest.param("customer_id,customer_name", "1,John Doe\t", "customer_name", "John Doe\t",
+                 "the value contains a control character (U+0009, TAB) at character 9; remove it",
+                 id="tab-after-an-unquoted-value"),  # not padding: spaces are, tabs are not
+    pytest.param("customer_id,customer_name", '1,"\tJohn"', "customer_name", "\tJohn",
+                 "the value contains a control character (U+0009, TAB) at character 1; remove it",
+                 id="tab-inside-quotes"),
+    pytest.param("customer_id,customer_name", "1,\x1b[31mRed", "customer_name", "\x1b[31mRed",
+                 "the value contains a control character (U+001B, ESC) at character 1; remove it",
+                 id="escape-sequence"),
+    pytest.param("customer_id,customer_name", "1,a\x1fb", "customer_name", "a\x1fb",
+                 "the value contains a control character (U+001F, US) at character 2; remove it",
+                 id="unit-separator"),  # Python counts U+001F as whitespace; it is not padding here
+    pytest.param("item_id,order_id", "\x0c501\x0b,1001", "item_id", "\x0c501\x0b",
+                 "the value contains a control character (U+000C, FF) at character 1 and 1 more control "
+                 "character; remove them", id="form-feed-and-vertical-tab"),
+    pytest.param("customer_id,customer_name", "1,\x01\x02\x03", "customer_name", "\x01\x02\x03",
+                 "the value contains a control character (U+0001, SOH) at character 1 and 2 more control "
+                 "characters; remove them", id="several"),
+    pytest.param("order_id,customer_id,amount", "1001,1,12.50\x00", "amount", "12.50\x00",
+                 "the value contains a control character (U+0000, NUL) at character 6; remove it",
+                 id="nul-in-an-amount"),
+])
+@BOTH_PATHS
+def test_a_control_character_in_a_value_is_rejected_saying_which_and_where(
+        columns, row, column, value, reason, quote_header):
+    data = with_header(columns, row, quote_header=quote_header)
+    kind = {"customer_id": "customers", "item_id": "items", "order_id": "orders"}[columns.split(",")[0]]
+    line = data.count(b"\n")  # the row is the last line
+
+    assert rejection(kind, data).problems == [Problem(line, column, value, reason)]
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    pytest.param('"Jane\nDoe"', "Jane\nDoe", "the value contains a line break (U+000A, LF) at character 5; "
+                 "remove it (a value must be on one line)", id="lf"),
+    pytest.param('"Jane\r\nDoe"', "Jane\r\nDoe", "the value contains a line break (U+000D U+000A, CRLF) "
+                 "at character 5; remove it (a value must be on one line)", id="crlf"),
+    pytest.param('"Jane\rDoe"', "Jane\rDoe", "the value contains a line break (U+000D, CR) at character 5; "
+                 "remove it (a value must be on one line)", id="cr"),
+    pytest.param('"Jane\n\nDoe\n"', "Jane\n\nDoe\n", "the value contains a line break (U+000A, LF) at "
+                 "character 5 and 2 more control characters; remove them (a value must be on one line)",
+                 id="several"),
+])
+@BOTH_PATHS
+def test_a_line_break_inside_a_quoted_value_is_rejected_at_the_record_start(field, value, reason,
+                                                                              quote_header):
+    data = with_header("customer_id,customer_name", f"1,{field}", "2,Next", quote_header=quote_header)
+    line = 52  # the header and 50 clean rows before it
+
+    assert rejection("customers", data).problems == [Problem(line, "customer_name", value, reason)]
+
+
+def test_a_control_character_in_an_id_still_counts_for_repeats():
+    data = csv_bytes("item_id,order_id", "5\x0001,1", "5\x0001,2")
+    nul = "the value contains a control character (U+0000, NUL) at character 2; remove it"
+
+    assert located(rejection("items", data)) == [
+        (2, "item_id", nul), (3, "item_id", nul), (3, "item_id", "duplicate id: already used on line 2")]
+
+
+@BOTH_PATHS
+def test_control_characters_and_line_breaks_in_an_extra_column_are_ignored(quote_header):
+    data = with_header("customer_id,customer_name,notes", "1,Ann,tab\there", '2,Bo,"two\nlines\x00"',
+                       quote_header=quote_header)
+
+    assert parse("customers", data)[-2:] == [Customer("1", "Ann"), Customer("2", "Bo")]
+
+
+# --- quoted values are literal, unquoted ones are stripped ----------------------------
+
+@BOTH_PATHS
+def test_a_quoted_value_keeps_its_spaces_and_an_unquoted_one_loses_them(quote_header):
+    data = with_header("customer_id,customer_name", '1,"  Jane "', "2,  Jane ", '" 3 ",x', " 4 ,y",
+                       '5,"\u00a0Zoë\u2028"', quote_header=quote_header)
+
+    assert parse("customers", data)[-5:] == [Customer("1", "  Jane "), Customer("2", "Jane"),
+                                             Customer(" 3 ", "x"), Customer("4", "y"),
+                                             Customer("5", "\u00a0Zoë\u2028")]
+
+
+PADDING = st.text(" \u00a0", max_size=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(st.tuples(st.booleans(), PADDING, st.text('ab ,"é', max_size=5), PADDING),
+                      min_size=1, max_size=12),
+       quote_header=st.booleans())
+def test_any_quoted_value_is_literal_and_any_unquoted_one_stripped(names, quote_header):
+    rows, expected = [], []
+    for n, (quoted, before, middle, after) in enumerate(names):
+        name = f"{before}N{middle}{after}"
+        if quoted:
+            rows.append(f'{n},"{name.replace(chr(34), chr(34) * 2)}"')
+            expected.append(Customer(str(n), name))
+        else:
+            name = name.replace(",", "")  # a comma would start another field
+            rows.append(f"{n},{name}")
+            expected.append(Customer(str(n), name.strip()))
+
+    data = with_header("customer_id,customer_name", *rows, quote_header=quote_header)
+
+    assert parse("customers", data)[50:] == expected
+
+
+def test_a_quoted_padded_value_is_literal_in_every_column_of_orders():
+    data = csv_bytes(ORDERS_HEADER, '" 1001","1 ",2.50')
+
+    assert parse("orders", data) == [Order(" 1001", "1 ", Decimal("2.50"))]
 
 
 # --- duplicates ---------------------------------------------------------------------
@@ -252,23 +419,30 @@ def test_an_id_first_used_on_an_invalid_row_is_still_a_duplicate_later():
     ]
 
 
-def test_ids_are_compared_after_stripping_whitespace():
+def test_unquoted_ids_are_compared_after_stripping_whitespace():
     data = csv_bytes("customer_id,customer_name", "1,Ann", " 1 ,Bob")
 
     assert located(rejection("customers", data)) == [
         (3, "customer_id", "duplicate id: already used on line 2")]
 
 
+def test_a_quoted_id_with_spaces_is_another_id_than_the_unpadded_one():
+    data = csv_bytes("customer_id,customer_name", "1,Ann", '" 1",Bob', '"1",Cy')
+
+    assert located(rejection("customers", data)) == [
+        (4, "customer_id", "duplicate id: already used on line 2")]  # '"1"' is 1; '" 1"' is not
+
+
 # --- line numbers ---------------------------------------------------------------------
 
 def test_a_record_spanning_lines_is_reported_on_the_line_where_it_starts():
-    data = csv_bytes("customer_id,customer_name",
-                     '1,"two',        # line 2
+    data = csv_bytes("customer_id,customer_name,notes",
+                     '1,Ann,"two',    # line 2
                      'lines"',        # line 3
-                     '"",Nobody',     # line 4: missing id
-                     '"5',            # line 5: a quoted id over lines 5-6 ...
-                     '",x',
-                     '7,')            # line 7: missing name
+                     '"",Nobody,',    # line 4: missing id
+                     '5,Bo,"',        # line 5: a quoted note over lines 5-6 ...
+                     '"',
+                     '7,,')           # line 7: missing name
 
     assert located(rejection("customers", data)) == [
         (4, "customer_id", "the value is missing"),
@@ -279,7 +453,10 @@ def test_a_record_spanning_lines_is_reported_on_the_line_where_it_starts():
 def test_a_bad_multi_line_record_is_reported_at_its_first_line():
     data = csv_bytes(ORDERS_HEADER, "1,1,1.00", '2,"a\nb\nc",x')
 
-    assert located(rejection("orders", data)) == [(3, "amount", AMOUNT_REASON)]
+    assert located(rejection("orders", data)) == [
+        (3, "customer_id", "the value contains a line break (U+000A, LF) at character 2 and 1 more "
+                           "control character; remove them (a value must be on one line)"),
+        (3, "amount", AMOUNT_REASON)]
 
 
 def test_crlf_line_numbers_match_lf_line_numbers():
@@ -291,12 +468,39 @@ def test_crlf_line_numbers_match_lf_line_numbers():
 
 # --- malformed CSV, encoding, header ---------------------------------------------------
 
-@pytest.mark.parametrize("data, line, reason", [
-    (b'item_id,order_id\n501,1001\n502,"1001\n503,1002\n', 3, "malformed CSV: unexpected end of data"),
-    (b'item_id,order_id\n501,"1001"x\n', 2, "malformed CSV: ',' expected after '\"'"),
+TEXT_AFTER_QUOTE = ('a quote character inside an unquoted value, or text after a closing quote: put the '
+                    'whole value in double quotes and double any quote inside it ("")')
+UNCLOSED_QUOTE = ('a quote opened here is never closed, so the file ends inside a quoted value: close the '
+                  'quote, and double any quote inside a value ("")')
+LONE_CR = ("a carriage return (CR) not followed by a line feed ends a line only on old Macs: save the "
+           "file with LF or CRLF line ends, and remove any CR inside a value")
+TOO_LONG = ("a value longer than 131,072 characters (usually a quote that is never closed, so the rest "
+            "of the file became one value): check the quotes from this line on")
+
+
+@pytest.mark.parametrize("data, problem", [
+    pytest.param(b'item_id,order_id\n501,1001\n502,"1001\n503,1002\n',
+                 Problem(3, "order_id", '"1001', UNCLOSED_QUOTE), id="unclosed-quote"),
+    pytest.param(b'item_id,order_id\n501,"1001"x\n',
+                 Problem(2, "order_id", '"1001"x', TEXT_AFTER_QUOTE), id="text-after-quote"),
+    pytest.param(b'item_id,order_id\n501,"1001" \n',
+                 Problem(2, "order_id", '"1001" ', TEXT_AFTER_QUOTE), id="space-after-quote"),
+    pytest.param(b'item_id,order_id,note\n501,1001,"Big" Ben\n',
+                 Problem(2, "note", '"Big" Ben', TEXT_AFTER_QUOTE), id="value-starting-with-a-quote"),
+    pytest.param(b'item_id,order_id\n501,1001\n502,10\r01\n',
+                 Problem(3, "order_id", "10\r01", LONE_CR), id="cr-inside-a-value"),
+    pytest.param(b'item_id,order_id\n501,1001\r502,1002\r',
+                 Problem(2, "order_id", "1001\r502,1002\r", LONE_CR), id="cr-line-ends-after-the-header"),
+    pytest.param(b'item_id,order_id\n"501",1001\n1,"a\r\nb"\rc\n',
+                 Problem(3, "order_id", '"a', LONE_CR), id="cr-after-a-multi-line-value"),
 ])
-def test_malformed_csv_is_located_at_the_record_start(data, line, reason):
-    assert located(rejection("items", data)) == [(line, "", reason)]
+@pytest.mark.parametrize("quoted_header", [False, True], ids=["plain-header", "quoted-header"])
+def test_malformed_csv_says_what_where_and_what_to_do(data, problem, quoted_header):
+    if quoted_header:
+        header, _, rest = data.partition(b"\n")
+        data = b",".join(b'"%s"' % name for name in header.split(b",")) + b"\n" + rest
+
+    assert rejection("items", data).problems == [problem]
 
 
 def test_invalid_utf8_names_the_line_and_the_bytes():
@@ -423,8 +627,11 @@ def test_the_error_message_says_file_where_what_and_what_to_do():
 
 FIELD = st.one_of(
     st.sampled_from(["1", "07", "1001", "250.00", "1.5", "abc", "a b", "x" * 200, "3 ", " 2", "\u00a0x",
-                     "x\t", "", "1e2", "-5", "x" * 201, '"q"', "\u2028", "9" * 16, "1.999", "a\rb"]),
-    st.text(alphabet="0129.ab ,\t\r\"\u00e9", max_size=6))
+                     "x\t", "", "1e2", "-5", "x" * 201, '"q"', "\u2028", "9" * 16, "1.999", "a\rb",
+                     # control characters, bare and quoted; quoted values with spaces or line breaks
+                     "a\x00b", "\x7f", "x\x1f", "\x0b1", "\t", "\x1b[0m", '"\x00"', '"a\tb"', '" 1"',
+                     '"  Jane "', '"  "', '" 2.50"', '"a\nb"', '"a\r\nb"', '"x"y', '"open', "9" * 22]),
+    st.text(alphabet="0129.ab ,\t\r\n\"\u00e9\x00\x1f\x7f", max_size=6))
 COLUMNS = {"customers": ["customer_id", "customer_name"],
            "orders": ["order_id", "customer_id", "amount"],
            "items": ["item_id", "order_id"]}
@@ -486,8 +693,13 @@ def test_rows_of_fast_blocks_before_a_bad_block_are_yielded_and_lines_stay_right
 def test_an_extra_column_longer_than_csv_allows_is_rejected_as_on_the_exact_path():
     data = csv_bytes("item_id,order_id,note", "1,o1," + "x" * 131_073, "2,o2,y")
 
-    assert located(rejection("items", data)) == [
-        (2, "", "malformed CSV: field larger than field limit (131072)")]
+    assert rejection("items", data).problems == [Problem(2, "note", "x" * 40 + "...", TOO_LONG)]
+
+
+def test_a_quote_never_closed_over_more_than_the_csv_limit_points_at_its_line():
+    data = csv_bytes("item_id,order_id", "1,o1", '2,"o2', *["3,o3"] * 30_000)
+
+    assert rejection("items", data).problems == [Problem(3, "order_id", '"o2', TOO_LONG)]
 
 
 def test_a_first_row_of_empty_cells_is_skipped_before_the_header():
@@ -496,9 +708,51 @@ def test_a_first_row_of_empty_cells_is_skipped_before_the_header():
     assert parse("customers", data) == [Customer("1", "Ann")]
 
 
-def test_a_lone_carriage_return_in_the_header_is_malformed():
-    error = rejection("items", b"item_id\r,order_id\n1,o1\n")
+@pytest.mark.parametrize("data, problem", [
+    pytest.param(b"item_id\r,order_id\n1,o1\n", Problem(1, "", "item_id\r,order_id", LONE_CR),
+                 id="cr-in-the-header"),
+    pytest.param(b"item_id,order_id\r1,o1\r2,o2\r", Problem(1, "", "order_id\r1,o1\r2,o2\r", LONE_CR),
+                 id="old-mac-line-ends"),
+    pytest.param(b'\n"item_id,order_id\n1,o1\n', Problem(2, "", '"item_id,order_id', UNCLOSED_QUOTE),
+                 id="quote-never-closed-in-the-header"),
+    pytest.param(b'"item_id"x,order_id\n1,o1\n', Problem(1, "", '"item_id"x,order_id', TEXT_AFTER_QUOTE),
+                 id="text-after-a-quote-in-the-header"),
+])
+def test_malformed_csv_in_the_header_says_what_and_what_to_do(data, problem):
+    error = rejection("items", data)
 
-    [(line, column, reason)] = located(error)
-    assert (line, column) == (1, "")
-    assert reason.startswith("malformed CSV: new-line character seen in unquoted field")
+    assert error.problems == [problem]
+    assert error.hint == FIX_HINT
+
+
+class _ReaderThatFails:
+    """Stands in for csv.reader: reads one line, then fails as csv.reader never does on this input."""
+
+    def __init__(self, lines, **_):
+        self.lines, self.line_num = lines, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        next(self.lines)
+        self.line_num += 1
+        raise csv.Error("iterator should return strings, not bytes (the file should be opened in text mode)")
+
+
+def test_any_other_csv_error_is_worded_for_the_partner_too(monkeypatch):
+    monkeypatch.setattr(csv, "reader", _ReaderThatFails)
+
+    assert located(rejection("items", b'"item_id",order_id\n1,2\n')) == [
+        (1, "", "the line is not valid CSV: check its quotes, commas and line ends")]
+
+
+@pytest.mark.parametrize("data", [
+    b'item_id,order_id\n"1"x,2\n', b"item_id\r,order_id\n", b'item_id,order_id\n"1',
+    b"item_id,order_id\n1,2\r3\n", b'"item_id,order_id\n', b"item_id,order_id\n1," + b"x" * 131_073 + b"\n"])
+def test_no_csv_module_text_reaches_a_partner(data):
+    [problem] = rejection("items", data).problems
+
+    assert not any(jargon in problem.reason for jargon in (
+        "malformed CSV", "expected after", "new-line character", "universal-newline", "field limit",
+        "field larger", "end of data")), problem.reason
