@@ -90,8 +90,8 @@ logs: $(STAMP) ## Follow the event runner: one line per invocation (VERBOSE=1 fo
 tail: $(STAMP) ## Watch the output queue without taking messages (JSON=1, CONSUME=1, ONCE=1)
 	@$(BIN)/python -m scripts.tail $(if $(JSON),--json,) $(if $(CONSUME),--consume,) $(if $(ONCE),--once,)
 
-status: $(STAMP) ## Show a batch: files, rejects, orphans, publication (BATCH=<id>)
-	@test -n "$(BATCH)" || { echo "error: name the batch, e.g. make status BATCH=20230828" >&2; exit 2; }
+status: $(STAMP) ## Show a batch: files, rejects, misnamed uploads, orphans, publication (BATCH=<id>, or <folder>/<id> for files under a prefix)
+	@test -n "$(BATCH)" || { echo "error: name the batch, e.g. make status BATCH=20230828 (or BATCH=partner-a/20230828)" >&2; exit 2; }
 	@$(BIN)/python -m scripts.status "$(BATCH)"
 
 replay: $(STAMP) ## Send dead-lettered events back through the handler (DRY_RUN=1 to list)

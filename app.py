@@ -14,26 +14,34 @@ app = Chalice(app_name="order-pipeline", configure_logs=False)
 iam = IAMAuthorizer()
 
 
-@app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"], suffix=".csv")
+# No suffix filter: S3's is case-sensitive, and a partner's `customers_x.CSV`
+# must get a report, not silence. The pipeline's own reports and payloads go to
+# the results bucket, so nothing here invokes the handler for nothing.
+@app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"])
 def on_csv_uploaded(event):
-    """A customers, orders or items file landed: process it, publish if the batch is complete."""
+    """An object landed: process the file, report a bad name, publish if the batch is complete."""
     return pipeline_from_environment().process_record(
         event.to_dict()["Records"][0], invocation_id=event.context.aws_request_id).as_dict()
+
+
+def _batch(batch_id):
+    """The batch a route names; its folder is ``?folder=`` (the key's prefix)."""
+    return api.batch_ref(batch_id, app.current_request.query_params)
 
 
 @app.route("/batches/{batch_id}", methods=["GET"], authorizer=iam)
 def get_batch(batch_id):
     """Files seen, rejects, orphans, publication and revision of a batch."""
-    return api.get_batch(batch_id)
+    return api.get_batch(_batch(batch_id))
 
 
 @app.route("/batches/{batch_id}/customers/{customer_id}", methods=["GET"], authorizer=iam)
 def get_customer(batch_id, customer_id):
     """A customer's message as the batch's current files make it."""
-    return api.get_customer(batch_id, customer_id)
+    return api.get_customer(_batch(batch_id), customer_id)
 
 
 @app.route("/batches/{batch_id}/publish", methods=["POST"], authorizer=iam)
 def publish_batch(batch_id):
     """Publish a published batch again, as a new revision."""
-    return api.publish_again(batch_id)
+    return api.publish_again(_batch(batch_id))

@@ -97,7 +97,8 @@ def join_items(orders: Iterable[Order], items: Iterable[Item]) -> tuple[list[Pla
 
 
 def customer_messages(batch_id: str, revision: int, customers: Iterable[Customer],
-                      placed: Iterable[PlacedOrder]) -> tuple[list[CustomerMessage], list[Order]]:
+                      placed: Iterable[PlacedOrder],
+                      folder: str = "") -> tuple[list[CustomerMessage], list[Order]]:
     """One message per customer, in natural order of id; and the orders whose customer is not there."""
     with gc_paused():
         names = dict(customers)
@@ -116,14 +117,15 @@ def customer_messages(batch_id: str, revision: int, customers: Iterable[Customer
             own = orders[customer_id]
             summaries = tuple(own.values() if len(own) < 2 else map(own.__getitem__, natural_sorted(own)))
             messages.append(CustomerMessage(batch_id, revision, customer_id, names[customer_id],
-                                            sum(map(amount, summaries), _ZERO), summaries))
+                                            sum(map(amount, summaries), _ZERO), summaries, folder))
     return messages, orphan_orders
 
 
 def aggregate_batch(batch_id: str, revision: int, customers: Iterable[Customer],
-                    orders: Iterable[Order], items: Iterable[Item]) -> BatchAggregate:
+                    orders: Iterable[Order], items: Iterable[Item],
+                    folder: str = "") -> BatchAggregate:
     placed, orphan_items = join_items(orders, items)
-    messages, orphan_orders = customer_messages(batch_id, revision, customers, placed)
+    messages, orphan_orders = customer_messages(batch_id, revision, customers, placed, folder)
     # Items of an orphan order are not orphans themselves: their order is in
     # the file, it is the order that has no customer.
     orphan_orders.sort(key=lambda o: natural_key(o.order_id))

@@ -23,6 +23,9 @@ DEFAULT_STAGE = "local"
 @dataclass(frozen=True)
 class Settings:
     ingest_bucket: str
+    # Reports and offloaded message bodies: a bucket of their own, as every
+    # object created in the ingest bucket invokes the handler.
+    results_bucket: str
     table_name: str
     output_queue_name: str
     dead_letter_queue_name: str
@@ -43,6 +46,7 @@ class Settings:
                 f"in the stage's environment_variables in {CHALICE_CONFIG}")
         return cls(
             ingest_bucket=env["INGEST_BUCKET"],
+            results_bucket=env["RESULTS_BUCKET"],
             table_name=env["TABLE_NAME"],
             output_queue_name=env["OUTPUT_QUEUE_NAME"],
             dead_letter_queue_name=env["DEAD_LETTER_QUEUE_NAME"],
@@ -61,7 +65,7 @@ class Settings:
         return cls.from_env(env)
 
 
-_REQUIRED = ("INGEST_BUCKET", "TABLE_NAME", "OUTPUT_QUEUE_NAME", "DEAD_LETTER_QUEUE_NAME")
+_REQUIRED = ("INGEST_BUCKET", "RESULTS_BUCKET", "TABLE_NAME", "OUTPUT_QUEUE_NAME", "DEAD_LETTER_QUEUE_NAME")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -31,10 +31,10 @@ def to_json(message: CustomerMessage) -> str:
         % (_string(o.order_id), _number(o.amount), ", ".join(_string(i) for i in o.item_ids))
         for o in message.orders)
     return ('{"id": %s, "name": %s, "total_amount_spent": %s, "orders": [%s], '
-            '"batch_id": %s, "revision": %d}'
+            '"batch_id": %s, "folder": %s, "revision": %d}'
             % (_string(message.customer_id), _string(message.name),
                _number(message.total_amount_spent), orders,
-               _string(message.batch_id), message.revision))
+               _string(message.batch_id), _string(message.folder), message.revision))
 
 
 def from_json(body: str) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
+from urllib.parse import quote
+
+from chalicelib.keys import BatchRef
 
 
 class Customer(NamedTuple):
@@ -43,8 +46,18 @@ class CustomerMessage:
     name: str
     total_amount_spent: Decimal
     orders: tuple[OrderSummary, ...]
+    folder: str = ""  # of the batch's files; "" at the top of the bucket
+
+    @property
+    def batch(self) -> BatchRef:
+        return BatchRef(self.folder, self.batch_id)
 
     @property
     def idempotency_key(self) -> str:
-        """Unique per (batch, customer, revision): consumers can drop repeats by it."""
-        return f"{self.batch_id}/{self.customer_id}/{self.revision}"
+        """Unique per (folder, batch, customer, revision): consumers can drop repeats by it.
+
+        ``<folder>/<batch>/<customer>/<revision>``, the folder left out at the
+        top of the bucket. The customer id is URL-quoted, so it holds no '/'
+        and the key reads back unambiguously from the right.
+        """
+        return f"{self.batch.key}/{quote(self.customer_id, safe='')}/{self.revision}"

@@ -40,23 +40,24 @@ def partition_count(rows: int) -> int:
 
 def batch_messages(batch_id: str, revision: int, customers: Iterable[Customer],
                    orders: Iterable[Order], items: Iterable[Item], partitions: int,
-                   summary: BatchSummary, directory: str | None = None) -> Iterator[CustomerMessage]:
+                   summary: BatchSummary, directory: str | None = None,
+                   folder: str = "") -> Iterator[CustomerMessage]:
     """Every customer's message; ``summary`` is filled in as they are made.
 
     The rows are read once each, in the order customers, orders, items for a
     batch in memory, and orders, items, customers when partitioned.
     """
     if partitions <= 1:
-        aggregate = aggregate_batch(batch_id, revision, customers, orders, items)
+        aggregate = aggregate_batch(batch_id, revision, customers, orders, items, folder)
         summary.add(len(aggregate.messages), aggregate.orphan_orders, aggregate.orphan_items)
         yield from aggregate.messages
         return
-    with tempfile.TemporaryDirectory(prefix=f"batch-{batch_id}-", dir=directory) as folder:
-        by_order = SpillFiles(folder, "orders", partitions)
+    with tempfile.TemporaryDirectory(prefix=f"batch-{batch_id}-", dir=directory) as spill_dir:
+        by_order = SpillFiles(spill_dir, "orders", partitions)
         by_order.write_all(orders, itemgetter(0))  # order id
-        items_by_order = SpillFiles(folder, "items", partitions)
+        items_by_order = SpillFiles(spill_dir, "items", partitions)
         items_by_order.write_all(items, itemgetter(1))  # order id
-        by_customer = SpillFiles(folder, "placed", partitions)
+        by_customer = SpillFiles(spill_dir, "placed", partitions)
         for partition in range(partitions):
             placed, orphan_items = join_items(
                 (Order(o, c, Decimal(a)) for o, c, a in by_order.read(partition)),
@@ -65,12 +66,12 @@ def batch_messages(batch_id: str, revision: int, customers: Iterable[Customer],
             by_customer.write_all(
                 ([customer_id, s.order_id, s.amount, *s.item_ids] for customer_id, s in placed),
                 itemgetter(0))  # customer id
-        customers_by_id = SpillFiles(folder, "customers", partitions)
+        customers_by_id = SpillFiles(spill_dir, "customers", partitions)
         customers_by_id.write_all(customers, itemgetter(0))  # customer id
         for partition in range(partitions):
             messages, orphan_orders = customer_messages(
                 batch_id, revision, map(Customer._make, customers_by_id.read(partition)),
                 ((row[0], OrderSummary(row[1], Decimal(row[2]), tuple(row[3:])))
-                 for row in by_customer.read(partition)))
+                 for row in by_customer.read(partition)), folder)
             summary.add(len(messages), orphan_orders, [])
             yield from messages

@@ -2,7 +2,8 @@
 
 A customer with tens of thousands of orders makes a message larger than SQS
 accepts (1 MiB, or less when the queue's ``MaximumMessageSize`` says so). Such a
-body is written to ``s3://<bucket>/payloads/<batch>/<revision>/<customer>.json``
+body is written to the results bucket, at
+``payloads/<folder>/<batch>/<revision>/<customer>.json``,
 and the queue gets a pointer in the format of the Amazon SQS Extended Client
 Library (Java and Python), so consumers that use it read the body without
 knowing; others call ``read_body`` below, or read the pointer themselves:
@@ -11,7 +12,7 @@ knowing; others call ``read_body`` below, or read the pointer themselves:
      {"s3BucketName": "...", "s3Key": "payloads/..."}]
 
 with the message attribute ``ExtendedPayloadSize`` (the body's size in bytes).
-The key is fixed by batch, revision and customer, so a retried publication
+The key is fixed by folder, batch, revision and customer, so a retried publication
 overwrites the same object instead of leaving copies behind.
 """
 from __future__ import annotations
@@ -24,9 +25,9 @@ SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 PREFIX = "payloads/"
 
 
-def payload_key(batch_id: str, revision: int, customer_id: str) -> str:
+def payload_key(batch_key: str, revision: int, customer_id: str) -> str:
     # Customer ids may hold any character; quoting keeps the key one path segment.
-    return f"{PREFIX}{batch_id}/{revision}/{quote(customer_id, safe='')}.json"
+    return f"{PREFIX}{batch_key}/{revision}/{quote(customer_id, safe='')}.json"
 
 
 def pointer_body(bucket: str, key: str) -> str:
@@ -48,9 +49,9 @@ class S3PayloadStore:
         self._client = client
         self._bucket = bucket
 
-    def put(self, batch_id: str, revision: int, customer_id: str, body: str) -> str:
+    def put(self, batch_key: str, revision: int, customer_id: str, body: str) -> str:
         """Store ``body``; return the pointer message body."""
-        key = payload_key(batch_id, revision, customer_id)
+        key = payload_key(batch_key, revision, customer_id)
         self._client.put_object(Bucket=self._bucket, Key=key, Body=body.encode("utf-8"),
                                 ContentType="application/json")
         return pointer_body(self._bucket, key)

@@ -1,9 +1,13 @@
-"""What happens when a CSV file lands in the ingest bucket.
+"""What happens when an object lands in the ingest bucket.
 
-1. The key names the file's kind and batch; the object's ETag names its version.
+1. The key names the file's folder, kind and batch (a batch is its folder's);
+   the object's ETag names its version. A key that is not
+   ``<kind>_<batch id>.csv`` gets a report that says what is wrong with it,
+   filed with the batch it names where one can be read from it.
 2. The rows are parsed and validated as they stream from S3 and written to that
    version's row items. An invalid file is rejected as a whole: a report goes to
-   ``reports/<batch>/<file>.json`` and the batch waits for a corrected upload.
+   ``reports/<folder>/<batch>/<file>.json`` in the results bucket and the batch
+   waits for a corrected upload.
 3. The file record of the batch now points at this version.
 4. If the batch has an accepted file of every kind, one invocation claims the
    next revision (a conditional write) and publishes one message per customer.
@@ -25,15 +29,15 @@ from botocore.exceptions import ClientError
 from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import (BatchNotFoundError, BatchNotReadyError, InvalidFileError, Problem,
                                RejectedInputError)
-from chalicelib.keys import KINDS, ObjectName, parse_object_key
+from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, parse_object_key, split_key
 from chalicelib.model import CustomerMessage
 from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
 from chalicelib.publisher import SqsPublisher
-from chalicelib.reports import ReportWriter, rejection_report_key
+from chalicelib.reports import ReportWriter, rejection_report_key, unknown_name_report_key
 from chalicelib.telemetry import Telemetry, tracer
 from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchState, BatchStore,
-                              FileRecord, StaleEventError)
+                              FileRecord, MisnamedFile, StaleEventError, batch_scope, folder_scope)
 
 _CHUNK_BYTES = 1024 * 1024
 
@@ -43,8 +47,9 @@ class Outcome:
     """What one invocation did; returned by the handler and logged."""
 
     key: str
-    status: str  # accepted | duplicate | rejected | superseded
+    status: str  # accepted | duplicate | rejected | superseded | ignored
     batch_id: str = ""
+    folder: str = ""
     kind: str = ""
     rows: int = 0           # rows of the file version now in the store
     rows_read: int = 0      # data rows this invocation read
@@ -81,11 +86,11 @@ class Pipeline:
         obj = record["s3"]["object"]
         return self.process_object(record["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
                                    etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""),
-                                   invocation_id=invocation_id)
+                                   invocation_id=invocation_id, size=obj.get("size"))
 
     @tracer.capture_method
     def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "",
-                       invocation_id: str = "") -> Outcome:
+                       invocation_id: str = "", size: int | None = None) -> Outcome:
         """Process the object ``key``; with ``etag``, only if that is still its content."""
         started = time.monotonic()
         written_before = self._store.items_written
@@ -93,13 +98,15 @@ class Pipeline:
         try:
             try:
                 name = parse_object_key(key)
-            except RejectedInputError as exc:
-                report_key = rejection_report_key(None, key.rsplit("/", 1)[-1])
-                self._reports.write_rejection(report_key, key, "", exc, self._now())
-                outcome = Outcome(key=key, status=REJECTED, report_key=report_key, error=str(exc),
-                                  problem_count=exc.problem_count)
+            except MisnamedObjectError as exc:
+                if key.endswith("/") and size == 0:
+                    # What the S3 console's "Create folder" makes: no file, nothing to say.
+                    outcome = Outcome(key=key, status="ignored", error="a folder, not a file")
+                else:
+                    outcome = self._misnamed(key, etag.strip('"'), exc)
             else:
-                self._telemetry.file_identified(name.batch_id, name.kind, etag.strip('"'))
+                self._telemetry.file_identified(name.batch_id, name.kind, etag.strip('"'),
+                                                name.folder)
                 outcome = self._process_file(bucket, name, etag.strip('"'), sequencer)
         except Exception:
             # Logged here with the invocation's keys; raised on, so that it is retried.
@@ -115,7 +122,8 @@ class Pipeline:
 
     def _process_file(self, bucket: str, name: ObjectName, event_etag: str,
                       sequencer: str) -> Outcome:
-        outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id, kind=name.kind)
+        outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id,
+                          folder=name.folder, kind=name.kind)
         try:
             # IfMatch: an event for content that has since been overwritten is
             # superseded; the newer upload has an event of its own.
@@ -128,8 +136,8 @@ class Pipeline:
             outcome.error = f"the object changed or was deleted after this event ({exc.response['Error']['Code']})"
             return outcome
         etag = obj["ETag"].strip('"')
-        self._telemetry.file_identified(name.batch_id, name.kind, etag)
-        current = self._store.read_batch(name.batch_id).files.get(name.kind)
+        self._telemetry.file_identified(name.batch_id, name.kind, etag, name.folder)
+        current = self._store.read_batch(name.batch.key).files.get(name.kind)
         if current and current.etag == etag and current.key == name.key and current.status == ACCEPTED:
             # A re-delivered event or an identical re-upload: the rows are in already.
             obj["Body"].close()
@@ -148,11 +156,38 @@ class Pipeline:
         # The accepted version replaces any rejected one: its report is history.
         # Also on a duplicate, in case the invocation that recorded this version
         # failed before it got here. (Deleting a missing object is a no-op.)
-        self._reports.delete(rejection_report_key(name.batch_id, name.file_name))
+        self._reports.delete(rejection_report_key(name.batch.key, name.file_name))
+        state = self._store.read_batch(name.batch.key)
+        # So are the reports of misnamed uploads of this kind: this is the file they meant.
+        self._forget_misnamed(batch_scope(name.batch.key),
+                              [m for m in state.misnamed if m.kind == name.kind])
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
-        self._publish_if_complete(name.batch_id, outcome)
+        self._publish_if_complete(name.batch, state, outcome)
         return outcome
+
+    def _misnamed(self, key: str, etag: str, error: MisnamedObjectError) -> Outcome:
+        """Report a key that is not ``<kind>_<batch id>.csv``; where it names a batch, file it there."""
+        folder, file_name = split_key(key)
+        if error.batch is not None:
+            scope, report_key = batch_scope(error.batch.key), rejection_report_key(error.batch.key,
+                                                                                   file_name)
+        else:
+            scope, report_key = folder_scope(folder), unknown_name_report_key(key)
+        now = self._now()
+        # Recorded first: a crash before the report is written is repaired by the retry.
+        self._store.record_misnamed(scope, MisnamedFile(
+            key=key, kind=error.kind or "", report_key=report_key,
+            reason="; ".join(p.reason for p in error.problems), processed_at=now))
+        self._reports.write_rejection(report_key, key, etag, error, now)
+        return Outcome(key=key, status=REJECTED, batch_id=error.batch.batch_id if error.batch else "",
+                       folder=folder, kind=error.kind or "", report_key=report_key,
+                       error=str(error), problem_count=error.problem_count)
+
+    def _forget_misnamed(self, scope: str, misnamed: list[MisnamedFile]) -> None:
+        for record in misnamed:
+            self._reports.delete(record.report_key)
+            self._store.forget_misnamed(scope, record.file_name)
 
     def _ingest(self, name: ObjectName, etag: str, sequencer: str, obj: dict,
                 stats: ParseStats) -> int:
@@ -165,18 +200,18 @@ class Pipeline:
                 hint="Split the file into smaller batches, or raise MAX_FILE_BYTES for the stage.")
         rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name,
                           stats=stats)
-        count = self._store.write_rows(name.batch_id, name.kind, etag, rows)
-        self._store.record_file(name.batch_id, FileRecord(
+        count = self._store.write_rows(name.batch.key, name.kind, etag, rows)
+        self._store.record_file(name.batch.key, FileRecord(
             kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
             shards=self._store.shards, processed_at=self._now(), sequencer=sequencer))
         return count
 
     def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,
                 outcome: Outcome) -> Outcome:
-        report_key = rejection_report_key(name.batch_id, name.file_name)
+        report_key = rejection_report_key(name.batch.key, name.file_name)
         now = self._now()
         try:
-            self._store.record_file(name.batch_id, FileRecord(
+            self._store.record_file(name.batch.key, FileRecord(
                 kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
                 shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
                 report_key=report_key, sequencer=sequencer))
@@ -191,8 +226,7 @@ class Pipeline:
         return outcome
 
     @tracer.capture_method
-    def _publish_if_complete(self, batch_id: str, outcome: Outcome) -> None:
-        state = self._store.read_batch(batch_id)
+    def _publish_if_complete(self, batch: BatchRef, state: BatchState, outcome: Outcome) -> None:
         outcome.waiting_for = state.missing_kinds()
         if outcome.waiting_for:
             return
@@ -206,53 +240,57 @@ class Pipeline:
             # carry an idempotency key for that reason; it never loses them.
             revision = publication.revision
         else:
-            claimed = self._store.claim_publication(batch_id, version_key, self._now())
+            claimed = self._store.claim_publication(batch.key, version_key, self._now())
             if claimed is None:
                 return  # another invocation claimed these versions and publishes them
             revision = claimed.revision
-        self._publish(batch_id, state, revision, outcome)
+        self._publish(batch, state, revision, outcome)
 
-    def _messages(self, batch_id: str, state: BatchState, revision: int,
+    def _messages(self, batch: BatchRef, state: BatchState, revision: int,
                   summary: BatchSummary) -> Iterator[CustomerMessage]:
         """The batch's messages, made as they are sent: a large batch a partition at a time."""
         files = state.files
         return batch_messages(
-            batch_id, revision,
-            self._store.read_rows(batch_id, "customers", files["customers"]),
-            self._store.read_rows(batch_id, "orders", files["orders"]),
-            self._store.read_rows(batch_id, "items", files["items"]),
+            batch.batch_id, revision,
+            self._store.read_rows(batch.key, "customers", files["customers"]),
+            self._store.read_rows(batch.key, "orders", files["orders"]),
+            self._store.read_rows(batch.key, "items", files["items"]),
             partitions=partition_count(sum(files[kind].rows for kind in KINDS)),
-            summary=summary)
+            summary=summary, folder=batch.folder)
 
-    def _publish(self, batch_id: str, state: BatchState, revision: int, outcome: Outcome) -> None:
+    def _publish(self, batch: BatchRef, state: BatchState, revision: int, outcome: Outcome) -> None:
         started = time.monotonic()
         summary = BatchSummary()
-        outcome.messages = self._publisher.publish(self._messages(batch_id, state, revision, summary))
+        outcome.messages = self._publisher.publish(self._messages(batch, state, revision, summary))
         now = self._now()
-        self._reports.write_batch_report(batch_id, revision, summary, now)
-        self._store.mark_published(batch_id, revision, outcome.messages, now)
+        self._reports.write_batch_report(batch, revision, summary, now, _warnings(state))
+        self._store.mark_published(batch.key, revision, outcome.messages, now)
         outcome.published_revision = revision
-        self._telemetry.batch_published(batch_id, revision, outcome.messages,
+        # A published batch is what every misnamed upload of it, or of its folder
+        # with no batch id, was meant to become: their reports are history.
+        self._forget_misnamed(batch_scope(batch.key), state.misnamed)
+        self._forget_misnamed(folder_scope(batch.folder), self._store.misnamed_in_folder(batch.folder))
+        self._telemetry.batch_published(batch.batch_id, revision, outcome.messages,
                                         summary.orphan_order_count, summary.orphan_item_count,
                                         (time.monotonic() - started) * 1000)
 
     # --- for a person debugging the pipeline (the HTTP routes) --------------------
-    def _complete_state(self, batch_id: str) -> BatchState:
-        state = self._store.read_batch(batch_id)
+    def _complete_state(self, batch: BatchRef) -> BatchState:
+        state = self._store.read_batch(batch.key)
         if not state.files:
-            raise BatchNotFoundError(f"no file of batch {batch_id!r} has been processed; "
-                                     f"check the batch id")
+            raise BatchNotFoundError(f"no file of {batch.describe()} has been processed; "
+                                     f"check the batch id and the folder")
         missing = state.missing_kinds()
         if missing:
-            raise BatchNotReadyError(f"batch {batch_id!r} is waiting for {', '.join(missing)}: "
+            raise BatchNotReadyError(f"{batch.describe()} is waiting for {', '.join(missing)}: "
                                      f"upload an accepted file of each kind first")
         return state
 
-    def preview_customer(self, batch_id: str, customer_id: str) -> CustomerMessage:
+    def preview_customer(self, batch: BatchRef, customer_id: str) -> CustomerMessage:
         """The customer's message as the current files make it (revision as last claimed)."""
-        state = self._complete_state(batch_id)
+        state = self._complete_state(batch)
         revision = state.publication.revision if state.publication else 0
-        messages = self._messages(batch_id, state, revision, BatchSummary())
+        messages = self._messages(batch, state, revision, BatchSummary())
         try:
             for message in messages:
                 if message.customer_id == customer_id:
@@ -260,25 +298,36 @@ class Pipeline:
         finally:
             messages.close()  # removes a partitioned join's files at once
         raise BatchNotFoundError(f"customer {customer_id!r} is not in the customers file of "
-                                 f"batch {batch_id!r}")
+                                 f"{batch.describe()}")
 
-    def republish(self, batch_id: str) -> Outcome:
+    def republish(self, batch: BatchRef) -> Outcome:
         """Publish the batch again as a new revision, e.g. after a consumer lost messages.
 
         The new revision keeps consumers that drop repeats by idempotency key
         from dropping these. Only a published batch can be published again.
         """
-        state = self._complete_state(batch_id)
+        state = self._complete_state(batch)
         publication = state.publication
         if publication is None or publication.state != PUBLISHED:
             raise BatchNotReadyError(
-                f"batch {batch_id!r} is {publication.state if publication else 'not published'}: "
+                f"{batch.describe()} is {publication.state if publication else 'not published'}: "
                 f"only a published batch can be published again")
-        claimed = self._store.claim_publication(batch_id, state.version_key(), self._now(),
+        claimed = self._store.claim_publication(batch.key, state.version_key(), self._now(),
                                                 after_revision=publication.revision)
         if claimed is None:
-            raise BatchNotReadyError(f"batch {batch_id!r} was claimed by another publication "
+            raise BatchNotReadyError(f"{batch.describe()} was claimed by another publication "
                                      f"meanwhile; look at its status and try again")
-        outcome = Outcome(key="", status="republished", batch_id=batch_id)
-        self._publish(batch_id, state, claimed.revision, outcome)
+        outcome = Outcome(key="", status="republished", batch_id=batch.batch_id,
+                          folder=batch.folder)
+        self._publish(batch, state, claimed.revision, outcome)
         return outcome
+
+
+def _warnings(state: BatchState) -> list[str]:
+    """What a published batch may not be meant to be: a file with no rows."""
+    effect = {"customers": "the batch was published with no messages",
+              "orders": "every customer was published with no orders and a total of 0.00",
+              "items": "every order was published with no item ids"}
+    return [f"the {kind} file {state.files[kind].key} has a header and no rows: {effect[kind]}; "
+            f"if that is not meant, upload the file with its rows under the same key"
+            for kind in KINDS if state.files[kind].rows == 0]

@@ -78,6 +78,9 @@ class SqsPublisher:
                 "idempotency_key": {"DataType": "String", "StringValue": message.idempotency_key},
             },
         }
+        if message.folder:  # SQS refuses an empty attribute value: none at the top of the bucket
+            entry["MessageAttributes"]["folder"] = {"DataType": "String",
+                                                    "StringValue": message.folder}
         if self._fifo:
             # Grouped by customer: a customer's revisions stay in order, and
             # different customers are delivered in parallel.
@@ -89,11 +92,12 @@ class SqsPublisher:
     def _offload(self, message: CustomerMessage, entry: dict, size: int) -> dict:
         if self._payloads is None:
             raise MessageTooLargeError(
-                f"the message for customer {message.customer_id} of batch {message.batch_id} "
+                f"the message for customer {message.customer_id} of "
+                f"{message.batch.describe()} "
                 f"is {size} bytes, more than the queue's {self.size_limit()}, and no payload "
                 f"store is configured to offload it")
         body = entry["MessageBody"]
-        entry["MessageBody"] = self._payloads.put(message.batch_id, message.revision,
+        entry["MessageBody"] = self._payloads.put(message.batch.key, message.revision,
                                                   message.customer_id, body)
         entry["MessageAttributes"][SIZE_ATTRIBUTE] = {
             "DataType": "Number", "StringValue": str(len(body.encode("utf-8")))}

@@ -1,7 +1,14 @@
 """JSON reports a person reads: why a file was rejected, what a batch left out.
 
-Reports live in the ingest bucket under ``reports/``, beside the files they
-describe; their ``.json`` suffix keeps them from triggering the ``.csv`` handler.
+Reports live in the results bucket, never in the ingest bucket: every object
+created there invokes the handler, which must only ever see partners' uploads.
+
+``reports/<folder>/<batch>/<file name>.json``  a rejected or misnamed file of the batch
+``reports/<folder>/<batch>/batch.json``        the batch's publication: orphans, warnings
+``unknown-names/<object key>.json``            a name from which no batch id can be read
+
+(``<folder>/`` is left out at the top of the bucket.) A batch key holds no
+empty folder name and a batch id no '/', so no two of these ever share a key.
 """
 from __future__ import annotations
 
@@ -10,17 +17,22 @@ from typing import Any
 
 from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import RejectedInputError
+from chalicelib.keys import BatchRef
 
 REPORT_PREFIX = "reports/"
-UNKNOWN_BATCH = "_unknown"
+UNKNOWN_NAMES_PREFIX = "unknown-names/"
 
 
-def rejection_report_key(batch_id: str | None, file_name: str) -> str:
-    return f"{REPORT_PREFIX}{batch_id or UNKNOWN_BATCH}/{file_name}.json"
+def rejection_report_key(batch_key: str, file_name: str) -> str:
+    return f"{REPORT_PREFIX}{batch_key}/{file_name}.json"
 
 
-def batch_report_key(batch_id: str) -> str:
-    return f"{REPORT_PREFIX}{batch_id}/batch.json"
+def unknown_name_report_key(object_key: str) -> str:
+    return f"{UNKNOWN_NAMES_PREFIX}{object_key}.json"
+
+
+def batch_report_key(batch_key: str) -> str:
+    return f"{REPORT_PREFIX}{batch_key}/batch.json"
 
 
 class ReportWriter:
@@ -43,13 +55,15 @@ class ReportWriter:
                          for p in error.problems],
         })
 
-    def write_batch_report(self, batch_id: str, revision: int, summary: BatchSummary,
-                           published_at: str) -> None:
-        self._put(batch_report_key(batch_id), {
-            "batch_id": batch_id,
+    def write_batch_report(self, batch: BatchRef, revision: int, summary: BatchSummary,
+                           published_at: str, warnings: list[str]) -> None:
+        self._put(batch_report_key(batch.key), {
+            "batch_id": batch.batch_id,
+            "folder": batch.folder,
             "revision": revision,
             "published_at": published_at,
             "customers": summary.customers,
+            "warnings": warnings,
             "orphan_order_count": summary.orphan_order_count,
             "orphan_orders": [
                 {"order_id": o.order_id, "customer_id": o.customer_id,

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.keys import KINDS
+from chalicelib.keys import KINDS, BatchRef
 from chalicelib.reports import ReportWriter, batch_report_key
-from chalicelib.store import REJECTED, BatchStore
+from chalicelib.store import REJECTED, BatchStore, MisnamedFile
 
 _PROBLEMS_SHOWN = 5
 
 
-def batch_status(store: BatchStore, reports: ReportWriter, batch_id: str) -> dict[str, Any]:
+def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> dict[str, Any]:
     """The batch's status as plain data (the CLI prints it; an HTTP route can return it)."""
-    state = store.read_batch(batch_id)
+    state = store.read_batch(batch.key)
     files = []
     for kind in KINDS:
         record = state.files.get(kind)
@@ -28,10 +28,14 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch_id: str) -> dic
                          what_to_do=report.get("what_to_do", ""))
         files.append(entry)
     publication = state.publication
-    batch_report = reports.read(batch_report_key(batch_id)) if publication else None
+    batch_report = reports.read(batch_report_key(batch.key)) if publication else None
     return {
-        "batch_id": batch_id,
-        "known": bool(state.files),
+        "batch_id": batch.batch_id,
+        "folder": batch.folder,
+        "known": bool(state.files or state.misnamed),
+        # Uploads whose name is wrong: of this batch, and of its folder with no batch id.
+        "misnamed": [_misnamed(m) for m in state.misnamed],
+        "misnamed_in_folder": [_misnamed(m) for m in store.misnamed_in_folder(batch.folder)],
         "files": files,
         "waiting_for": state.missing_kinds(),
         "published": bool(publication and publication.state == "published"),
@@ -43,5 +47,11 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch_id: str) -> dic
         "orphan_item_count": (batch_report or {}).get("orphan_item_count", 0),
         "orphan_orders": (batch_report or {}).get("orphan_orders", [])[:_PROBLEMS_SHOWN],
         "orphan_items": (batch_report or {}).get("orphan_items", [])[:_PROBLEMS_SHOWN],
-        "batch_report_key": batch_report_key(batch_id) if batch_report else "",
+        "batch_report_key": batch_report_key(batch.key) if batch_report else "",
+        "warnings": (batch_report or {}).get("warnings", []),
     }
+
+
+def _misnamed(record: MisnamedFile) -> dict[str, str]:
+    return {"key": record.key, "kind": record.kind, "reason": record.reason,
+            "report_key": record.report_key, "processed_at": record.processed_at}

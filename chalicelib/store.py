@@ -2,16 +2,22 @@
 
 One table, string keys ``pk`` / ``sk``:
 
-==========================================  ===============  ==========================
-pk                                          sk               what
-==========================================  ===============  ==========================
-``batch#<batch>``                           ``file#<kind>``  the file last processed for
-                                                             that kind: key, ETag, rows,
-                                                             accepted or rejected
-``batch#<batch>``                           ``publication``  revision, the file versions
-                                                             it was built from, state
-``rows#<batch>#<kind>#<etag>#<shard>``      row id           one input row
-==========================================  ===============  ==========================
+==========================================  ==================  ==========================
+pk                                          sk                  what
+==========================================  ==================  ==========================
+``batch#<batch key>``                       ``file#<kind>``     the file last processed for
+                                                                that kind: key, ETag, rows,
+                                                                accepted or rejected
+``batch#<batch key>``                       ``publication``     revision, the file versions
+                                                                it was built from, state
+``batch#<batch key>``                       ``misnamed#<name>`` a misnamed upload that names
+                                                                this batch, and its report
+``folder#<folder>``                         ``misnamed#<name>`` one that names no batch
+``rows#<batch key>#<kind>#<etag>#<shard>``  row id              one input row
+==========================================  ==================  ==========================
+
+The batch key is ``<folder>/<batch id>`` (``keys.BatchRef.key``): two folders
+with the same batch id are two batches, with keys of their own.
 
 Rows are stored per file *version* (its ETag), never merged into totals, so
 processing a file twice writes the same items again (idempotent) and a changed
@@ -42,6 +48,7 @@ PUBLISHING = "publishing"
 PUBLISHED = "published"
 SUPERSEDED = "superseded"
 _BATCH_WRITE_SIZE = 25
+_MISNAMED = "misnamed#"
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,27 @@ class Publication:
     claim_token: str = ""  # unique per claim attempt: tells a retried claim from a rival's
 
 
+@dataclass(frozen=True)
+class MisnamedFile:
+    """An upload whose name is not ``<kind>_<batch id>.csv``, and where its report is."""
+
+    key: str
+    kind: str  # the kind its name means, or "" when that cannot be told
+    report_key: str
+    reason: str
+    processed_at: str
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+
 @dataclass
 class BatchState:
-    batch_id: str
+    batch_key: str
     files: dict[str, FileRecord] = field(default_factory=dict)
     publication: Publication | None = None
+    misnamed: list[MisnamedFile] = field(default_factory=list)
 
     def missing_kinds(self) -> list[str]:
         return [k for k in KINDS if k not in self.files or self.files[k].status != ACCEPTED]
@@ -133,14 +156,14 @@ class BatchStore:
         self.items_written = 0  # row items this store has written, for the summary line
 
     # --- rows -----------------------------------------------------------------
-    def write_rows(self, batch_id: str, kind: str, version: str, rows: Iterable) -> int:
+    def write_rows(self, batch_key: str, kind: str, version: str, rows: Iterable) -> int:
         """Put every row of one file version; return how many were written.
 
         Groups of 25 go out on ``writers`` threads (DynamoDB calls are latency
         bound, so a few in flight multiply throughput); at most twice that many
         groups wait, so memory stays bounded however long the file is.
         """
-        prefix = f"rows#{batch_id}#{kind}#{version}#"
+        prefix = f"rows#{batch_key}#{kind}#{version}#"
         pending: list[dict] = []
         pending_ids: set[str] = set()
         in_flight: deque[Future] = deque()
@@ -191,7 +214,7 @@ class BatchStore:
         raise PipelineError(f"DynamoDB left {len(requests)} write(s) unprocessed in table "
                             f"{self._table} after {self._max_attempts} attempts")
 
-    def read_rows(self, batch_id: str, kind: str, record: FileRecord) -> Iterator:
+    def read_rows(self, batch_key: str, kind: str, record: FileRecord) -> Iterator:
         """Every row of the file version ``record`` names, shard by shard."""
         paginator = self._client.get_paginator("query")
         for shard in range(record.shards):
@@ -200,16 +223,16 @@ class BatchStore:
                 # The partition key is known; leaving it out trims every response.
                 **_ROW_PROJECTION[kind],
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"rows#{batch_id}#{kind}#{record.etag}#{shard}"}})
+                ExpressionAttributeValues={":pk": {"S": f"rows#{batch_key}#{kind}#{record.etag}#{shard}"}})
             for page in pages:
                 for item in page["Items"]:
                     yield _row_from_item(kind, item)
 
     # --- files and publication ------------------------------------------------
-    def record_file(self, batch_id: str, record: FileRecord) -> FileRecord | None:
+    def record_file(self, batch_key: str, record: FileRecord) -> FileRecord | None:
         """Make ``record`` the batch's current file of its kind; return the one it replaced."""
         item = {
-            "pk": {"S": f"batch#{batch_id}"}, "sk": {"S": f"file#{record.kind}"},
+            "pk": {"S": batch_scope(batch_key)}, "sk": {"S": f"file#{record.kind}"},
             "object_key": {"S": record.key}, "etag": {"S": record.etag},
             "file_status": {"S": record.status}, "rows": {"N": str(record.rows)},
             "shards": {"N": str(record.shards)}, "processed_at": {"S": record.processed_at},
@@ -221,27 +244,27 @@ class BatchStore:
         item["sequencer"] = {"S": order}
         # Newest wins: S3 may deliver the events of two quick uploads of one key
         # out of order; an event older than the one recorded must not overwrite it.
-        # Sequencers only order events of one key, hence the key in the condition.
-        # (Emulators may send one constant sequencer: equal values are let through,
-        # and the IfMatch read has already dropped events for overwritten content.)
+        # A batch is its folder's, so this item is only ever written for one key,
+        # whose events the sequencer orders. (Emulators may send one constant
+        # sequencer: equal values are let through, and the IfMatch read has
+        # already dropped events for overwritten content.)
         try:
             response = self._client.put_item(
                 TableName=self._table, Item=item, ReturnValues="ALL_OLD",
-                ConditionExpression="attribute_not_exists(sequencer) OR sequencer <= :seq "
-                                    "OR object_key <> :key",
-                ExpressionAttributeValues={":seq": {"S": order}, ":key": {"S": record.key}})
+                ConditionExpression="attribute_not_exists(sequencer) OR sequencer <= :seq",
+                ExpressionAttributeValues={":seq": {"S": order}})
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             raise StaleEventError(f"a newer upload of {record.key} was processed first") from exc
         old = response.get("Attributes")
         return _file_record_from_item(old) if old else None
 
-    def read_batch(self, batch_id: str) -> BatchState:
-        state = BatchState(batch_id)
+    def read_batch(self, batch_key: str) -> BatchState:
+        state = BatchState(batch_key)
         paginator = self._client.get_paginator("query")
         for page in paginator.paginate(
                 TableName=self._table, ConsistentRead=True,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"batch#{batch_id}"}}):
+                ExpressionAttributeValues={":pk": {"S": batch_scope(batch_key)}}):
             for item in page["Items"]:
                 sk = item["sk"]["S"]
                 if sk.startswith("file#"):
@@ -249,9 +272,36 @@ class BatchStore:
                     state.files[record.kind] = record
                 elif sk == "publication":
                     state.publication = _publication_from_item(item)
+                elif sk.startswith(_MISNAMED):
+                    state.misnamed.append(_misnamed_from_item(item))
         return state
 
-    def claim_publication(self, batch_id: str, version_key: str, now: str,
+    # --- misnamed uploads -----------------------------------------------------
+    def record_misnamed(self, scope: str, record: "MisnamedFile") -> None:
+        """Note a misnamed upload under ``scope`` (``batch#<key>`` or ``folder#<folder>``)."""
+        item = {"pk": {"S": scope}, "sk": {"S": _MISNAMED + record.file_name},
+                "object_key": {"S": record.key}, "report_key": {"S": record.report_key},
+                "reason": {"S": record.reason}, "processed_at": {"S": record.processed_at}}
+        if record.kind:
+            item["kind"] = {"S": record.kind}
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def misnamed_in_folder(self, folder: str) -> list["MisnamedFile"]:
+        """Misnamed uploads of ``folder`` that name no batch."""
+        paginator = self._client.get_paginator("query")
+        return [_misnamed_from_item(item)
+                for page in paginator.paginate(
+                    TableName=self._table, ConsistentRead=True,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :misnamed)",
+                    ExpressionAttributeValues={":pk": {"S": folder_scope(folder)},
+                                               ":misnamed": {"S": _MISNAMED}})
+                for item in page["Items"]]
+
+    def forget_misnamed(self, scope: str, file_name: str) -> None:
+        self._client.delete_item(TableName=self._table,
+                                 Key={"pk": {"S": scope}, "sk": {"S": _MISNAMED + file_name}})
+
+    def claim_publication(self, batch_key: str, version_key: str, now: str,
                           after_revision: int | None = None) -> Publication | None:
         """Take the next revision for ``version_key``; None if it is already taken.
 
@@ -270,7 +320,7 @@ class BatchStore:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"batch#{batch_id}"}, "sk": {"S": "publication"}},
+                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
                 UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
                                   "version_key = :vk, #state = :publishing, claimed_at = :now, "
                                   "claim_token = :token "
@@ -286,17 +336,17 @@ class BatchStore:
             # botocore retries a call whose answer was lost (a time-out): if our
             # first attempt landed, the retry fails the condition on our own
             # claim. The token tells that apart from a rival's claim.
-            current = self.read_batch(batch_id).publication
+            current = self.read_batch(batch_key).publication
             if current is not None and current.claim_token == token:
                 return current
             return None
         return _publication_from_item(response["Attributes"])
 
-    def mark_published(self, batch_id: str, revision: int, messages: int, now: str) -> None:
+    def mark_published(self, batch_key: str, revision: int, messages: int, now: str) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"batch#{batch_id}"}, "sk": {"S": "publication"}},
+                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
                 UpdateExpression="SET #state = :published, published_at = :now, messages = :n",
                 ConditionExpression="revision = :rev",
                 ExpressionAttributeNames={"#state": "state"},
@@ -314,6 +364,20 @@ def _file_record_from_item(item: dict) -> FileRecord:
         problem_count=int(item["problem_count"]["N"]),
         report_key=item.get("report_key", {}).get("S", ""),
         sequencer=item.get("sequencer", {}).get("S", ""))
+
+
+def batch_scope(batch_key: str) -> str:
+    return f"batch#{batch_key}"
+
+
+def folder_scope(folder: str) -> str:
+    return f"folder#{folder}"
+
+
+def _misnamed_from_item(item: dict) -> MisnamedFile:
+    return MisnamedFile(key=item["object_key"]["S"], kind=item.get("kind", {}).get("S", ""),
+                        report_key=item["report_key"]["S"], reason=item["reason"]["S"],
+                        processed_at=item["processed_at"]["S"])
 
 
 def _publication_from_item(item: dict) -> Publication:

@@ -43,11 +43,11 @@ class Telemetry:
 
     def start(self, key: str, invocation_id: str = "") -> None:
         """Begin an invocation: every log line from here on carries these keys."""
-        self.logger.remove_keys(["batch_id", "file_kind", "etag"])
+        self.logger.remove_keys(["batch_id", "folder", "file_kind", "etag"])
         self.logger.append_keys(object_key=key, invocation_id=invocation_id, stage=self.stage)
 
-    def file_identified(self, batch_id: str, kind: str, etag: str) -> None:
-        self.logger.append_keys(batch_id=batch_id, file_kind=kind, etag=etag)
+    def file_identified(self, batch_id: str, kind: str, etag: str, folder: str = "") -> None:
+        self.logger.append_keys(batch_id=batch_id, folder=folder, file_kind=kind, etag=etag)
 
     def file_done(self, status: str, kind: str, rows_read: int, rows_rejected: int,
                   writes: int, duration_ms: float, problem_count: int = 0,

@@ -28,8 +28,8 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     return Pipeline(
         s3=s3,
         store=BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
-        publisher=SqsPublisher(sqs, queue_url, S3PayloadStore(s3, settings.ingest_bucket)),
-        reports=ReportWriter(s3, settings.ingest_bucket),
+        publisher=SqsPublisher(sqs, queue_url, S3PayloadStore(s3, settings.results_bucket)),
+        reports=ReportWriter(s3, settings.results_bucket),
         max_file_bytes=settings.max_file_bytes,
         telemetry=Telemetry(settings.stage, settings.log_level),
     )
@@ -38,7 +38,7 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
 def store_and_reports(settings: Settings) -> tuple[BatchStore, ReportWriter]:
     """What reading a batch's status needs (no queue involved)."""
     return (BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
-            ReportWriter(aws.client("s3"), settings.ingest_bucket))
+            ReportWriter(aws.client("s3"), settings.results_bucket))
 
 
 def clear_cache() -> None:

@@ -279,11 +279,12 @@ def required_grants(stage: Stage, region: str, account: str = "*") -> list[tuple
     """One sample request per resource the stage's function uses: enough to
     catch a policy that names another bucket, table, queue or region."""
     s = stage.settings
-    bucket = f"arn:aws:s3:::{s.ingest_bucket}"
+    ingest, results = f"arn:aws:s3:::{s.ingest_bucket}", f"arn:aws:s3:::{s.results_bucket}"
     return [
-        ("s3:GetObject", f"{bucket}/incoming/orders_1.csv"),
-        ("s3:PutObject", f"{bucket}/reports/1/batch.json"),
-        ("s3:PutObject", f"{bucket}/payloads/1/1/1.json"),
+        ("s3:GetObject", f"{ingest}/incoming/orders_1.csv"),
+        ("s3:PutObject", f"{results}/reports/1/batch.json"),
+        ("s3:PutObject", f"{results}/unknown-names/readme.txt.json"),
+        ("s3:PutObject", f"{results}/payloads/1/1/1.json"),
         ("dynamodb:PutItem", stage.table_arn(region, account)),
         ("sqs:SendMessage", stage.sqs_arn(s.output_queue_name, region, account)),
         ("sqs:SendMessage", stage.sqs_arn(s.dead_letter_queue_name, region, account)),
@@ -338,7 +339,8 @@ class Deployment:
         s, stage = self.stage.settings, self.stage
         return [
             Step(f"provision in {self.target.describe()}:\n"
-                 f"      bucket {s.ingest_bucket} (public access blocked, SSE-S3 encryption)\n"
+                 f"      buckets {s.ingest_bucket} and {s.results_bucket} (public access "
+                 f"blocked, SSE-S3 encryption)\n"
                  f"      table {s.table_name} (on demand, point-in-time recovery)\n"
                  f"      queue {s.dead_letter_queue_name} (14 days), queue {s.output_queue_name} "
                  f"(14 days, to {s.dead_letter_queue_name} after 5 receives)", self._provision),
@@ -376,8 +378,9 @@ class Deployment:
         s, stage = self.stage.settings, self.stage
         steps = []
         if delete_data:
-            steps.append(Step(f"check that bucket {s.ingest_bucket} is empty (stop here, deleting "
-                              f"nothing, if it is not)", self._check_bucket_empty))
+            steps.append(Step(f"check that buckets {s.ingest_bucket} and {s.results_bucket} are "
+                              f"empty (stop here, deleting nothing, if one is not)",
+                              self._check_bucket_empty))
         steps.append(Step(f"chalice delete --stage {stage.name}: functions {stage.event_function} "
                           f"and {stage.api_function}, their roles, the REST API, the bucket's "
                           f"notification", self._chalice_delete))
@@ -387,10 +390,12 @@ class Deployment:
                      self._delete_table),
                 Step(f"delete queues {s.output_queue_name} and {s.dead_letter_queue_name} "
                      f"(with any messages in them)", self._delete_queues),
-                Step(f"delete bucket {s.ingest_bucket}", self._delete_bucket),
+                Step(f"delete buckets {s.ingest_bucket} and {s.results_bucket}",
+                     self._delete_bucket),
             ]
         else:
-            steps.append(Step(f"keep the data: bucket {s.ingest_bucket}, table {s.table_name}, "
+            steps.append(Step(f"keep the data: buckets {s.ingest_bucket} and {s.results_bucket}, "
+                              f"table {s.table_name}, "
                               f"queues {s.output_queue_name} and {s.dead_letter_queue_name} "
                               f"(CONFIRM={DELETE_DATA} deletes them too)", lambda: None))
         return steps
@@ -398,12 +403,16 @@ class Deployment:
     def _chalice_delete(self) -> None:
         self._runner(chalice_command("delete", "--stage", self.stage.name), self._command_env())
 
+    def _buckets(self) -> tuple[str, str]:
+        return self.stage.settings.ingest_bucket, self.stage.settings.results_bucket
+
     def _check_bucket_empty(self) -> None:
-        contents = bucket_contents(self._clients("s3"), self.stage.settings.ingest_bucket)
-        if contents:
-            raise DeployError(contents + " Nothing was deleted. Keep what you need, empty it "
-                              f"(aws s3 rm s3://{self.stage.settings.ingest_bucket} --recursive), "
-                              f"then run this again; or leave out CONFIRM to delete only the app")
+        for bucket in self._buckets():
+            contents = bucket_contents(self._clients("s3"), bucket)
+            if contents:
+                raise DeployError(contents + " Nothing was deleted. Keep what you need, empty it "
+                                  f"(aws s3 rm s3://{bucket} --recursive), then run this again; "
+                                  f"or leave out CONFIRM to delete only the app")
 
     def _delete_table(self) -> None:
         dynamodb = self._clients("dynamodb")
@@ -424,12 +433,13 @@ class Deployment:
 
     def _delete_bucket(self) -> None:
         s3 = self._clients("s3")
-        try:
-            s3.delete_bucket(Bucket=self.stage.settings.ingest_bucket)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchBucket":
-                raise
-            self._out("    (there was no such bucket)")
+        for bucket in self._buckets():
+            try:
+                s3.delete_bucket(Bucket=bucket)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "NoSuchBucket":
+                    raise
+                self._out(f"    (there was no bucket {bucket})")
 
 
 def bucket_contents(s3, bucket: str, shown: int = 5) -> str:

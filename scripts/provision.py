@@ -38,11 +38,12 @@ class Resources:
     output_queue_url: str
     dead_letter_queue_url: str
     point_in_time_recovery: str = PITR_OFF
+    results_bucket: str = ""
 
 
 def provision(settings: Settings, s3, dynamodb, sqs, point_in_time_recovery: bool = False,
               sleep: Callable[[float], None] = time.sleep) -> Resources:
-    """Create or update the stage's bucket, table and queues.
+    """Create or update the stage's buckets, table and queues.
 
     ``point_in_time_recovery`` is for AWS stages: the sandbox's data is
     disposable, a deployed stage's table is the only copy of its rows.
@@ -52,6 +53,7 @@ def provision(settings: Settings, s3, dynamodb, sqs, point_in_time_recovery: boo
             "OUTPUT_QUEUE_NAME and DEAD_LETTER_QUEUE_NAME must both end in .fifo or neither: "
             "SQS requires the dead-letter queue of a FIFO queue to be FIFO too")
     ensure_bucket(s3, settings.ingest_bucket)
+    ensure_bucket(s3, settings.results_bucket)
     ensure_table(dynamodb, settings.table_name)
     pitr = (ensure_point_in_time_recovery(dynamodb, settings.table_name, sleep=sleep)
             if point_in_time_recovery else PITR_OFF)
@@ -62,7 +64,8 @@ def provision(settings: Settings, s3, dynamodb, sqs, point_in_time_recovery: boo
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": queue_arn(sqs, dlq_url),
                                      "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
     })
-    return Resources(settings.ingest_bucket, settings.table_name, output_url, dlq_url, pitr)
+    return Resources(settings.ingest_bucket, settings.table_name, output_url, dlq_url, pitr,
+                     results_bucket=settings.results_bucket)
 
 
 def ensure_bucket(s3, bucket: str) -> None:
@@ -99,7 +102,7 @@ def _bucket_taken(bucket: str) -> ConfigurationError:
     # BucketAlreadyExists means someone else has this name.
     return ConfigurationError(
         f"the S3 bucket name {bucket!r} belongs to another AWS account (bucket names are "
-        f"global): choose a unique INGEST_BUCKET for the stage in {CHALICE_CONFIG}, e.g. "
+        f"global): choose unique INGEST_BUCKET and RESULTS_BUCKET names for the stage in {CHALICE_CONFIG}, e.g. "
         f"with your account id or initials as a suffix, and put the same name in the "
         f"bucket ARNs of the stage's .chalice/policy-<stage>.json")
 

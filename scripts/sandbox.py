@@ -115,6 +115,7 @@ class State:
     dead_letter_queue_url: str
     events_queue_url: str
     delivery: str = TO_RUNNER
+    results_bucket: str = ""
 
     @property
     def manages_emulator(self) -> bool:
@@ -128,7 +129,8 @@ class State:
 
     def env_lines(self) -> dict[str, str]:
         return {**self.client_env,
-                "INGEST_BUCKET": self.ingest_bucket, "TABLE_NAME": self.table_name,
+                "INGEST_BUCKET": self.ingest_bucket, "RESULTS_BUCKET": self.results_bucket,
+                "TABLE_NAME": self.table_name,
                 "OUTPUT_QUEUE_URL": self.output_queue_url,
                 "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url}
 
@@ -381,7 +383,8 @@ def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: in
         events_url = ensure_queue(sqs, events_queue_name(settings), {"VisibilityTimeout": "900"})
     return State(mode=mode, stage=stage, endpoint=endpoint, port=port, emulator_pid=emulator_pid,
                  runner_pid=0, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 ingest_bucket=resources.ingest_bucket, table_name=resources.table_name,
+                 ingest_bucket=resources.ingest_bucket, results_bucket=resources.results_bucket,
+                 table_name=resources.table_name,
                  output_queue_url=resources.output_queue_url,
                  dead_letter_queue_url=resources.dead_letter_queue_url,
                  events_queue_url=events_url, delivery=delivery)

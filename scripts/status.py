@@ -1,4 +1,8 @@
-"""`make status BATCH=<id>`: a batch's files, rejects, orphans and publication."""
+"""`make status BATCH=<id>`: a batch's files, rejects, orphans and publication.
+
+``BATCH`` is the batch id, after its folder for files under a prefix:
+``make status BATCH=partner-a/20230828`` (a batch is its folder's).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,40 +10,63 @@ import json
 import os
 import sys
 
+from botocore.exceptions import ClientError
+
 from chalicelib.config import Settings
+from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts import sandbox
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def render(status: dict) -> str:
-    lines = [f"Batch {status['batch_id']}"]
+    batch = BatchRef(status["folder"], status["batch_id"])
+    lines = [f"Batch {status['batch_id']} in "
+             + (f"folder {batch.folder}/" if batch.folder else "the top of the bucket")]
+    misnamed_in_folder = [
+        f"  {m['key']}: {m['reason']}; report: {m['report_key']}"
+        for m in status["misnamed_in_folder"]]
+    if misnamed_in_folder:
+        misnamed_in_folder.insert(0, "  Uploads in this folder whose name holds no batch id:")
     if not status["known"]:
-        lines.append("  No file of this batch has been processed (check the batch id and "
-                     "the runner's log).")
-        return "\n".join(lines)
+        lines.append("  No file of this batch has been processed (check the batch id, the "
+                     "folder — BATCH=<folder>/<batch id> for files under a prefix — and "
+                     "`make logs`).")
+        return "\n".join(lines + misnamed_in_folder)
     lines.append("  Files:")
     for f in status["files"]:
         if f["outcome"] == "not received":
             lines.append(f"    {f['kind']:<10} not received yet")
             continue
-        lines.append(f"    {f['kind']:<10} {f['outcome']:<9} {f['rows']:>8} rows  {f['key']}  "
-                     f"(ETag {f['etag']}, {f['processed_at']})")
+        lines.append(f"    {f['kind']:<10} {f['outcome']:<9} {plural(f['rows'], 'row'):>12}  "
+                     f"{f['key']}  (ETag {f['etag']}, {f['processed_at']})")
         if f["outcome"] == "rejected":
-            lines.append(f"               {f['problem_count']} problem(s); report: {f['report_key']}")
+            lines.append(f"               {plural(f['problem_count'], 'problem')}; "
+                         f"report: {f['report_key']}")
             for p in f["problems"]:
                 column = f", column {p['column']}" if p["column"] else ""
                 value = f" (value {p['value']!r})" if p["value"] else ""
                 lines.append(f"                 line {p['line']}{column}: {p['reason']}{value}")
             lines.append(f"               {f['what_to_do']}")
+    if status["misnamed"]:
+        lines.append("  Misnamed uploads (rename each and upload it again):")
+        for m in status["misnamed"]:
+            lines.append(f"    {m['key']}: {m['reason']}")
+            lines.append(f"               report: {m['report_key']}")
     if status["waiting_for"]:
         lines.append(f"  Waiting for: {', '.join(status['waiting_for'])}")
     if status["revision"]:
         lines.append(f"  Publication: revision {status['revision']}, {status['publication_state']}"
                      + (f" at {status['published_at']}, {status['messages']} messages"
                         if status["published"] else ""))
-        lines.append(f"  Orphans: {status['orphan_order_count']} order(s) without customer, "
-                     f"{status['orphan_item_count']} item(s) without order"
+        for warning in status["warnings"]:
+            lines.append(f"  Warning: {warning}")
+        lines.append(f"  Orphans: {plural(status['orphan_order_count'], 'order')} without "
+                     f"customer, {plural(status['orphan_item_count'], 'item')} without order"
                      + (f"; report: {status['batch_report_key']}" if status["batch_report_key"] else ""))
         for o in status["orphan_orders"]:
             lines.append(f"    order {o['order_id']} (customer {o['customer_id']}): {o['reason']}")
@@ -47,7 +74,7 @@ def render(status: dict) -> str:
             lines.append(f"    item {i['item_id']} (order {i['order_id']}): {i['reason']}")
     else:
         lines.append("  Publication: not published yet")
-    return "\n".join(lines)
+    return "\n".join(lines + misnamed_in_folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,13 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     args = parser.parse_args(argv)
     if not args.batch_id:
-        print("error: name the batch: make status BATCH=20230828", file=sys.stderr)
+        print("error: name the batch: make status BATCH=20230828, or "
+              "BATCH=partner-a/20230828 for files under partner-a/", file=sys.stderr)
         return 2
     state = sandbox.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)
-    status = batch_status(*store_and_reports(Settings.for_stage(args.stage)), args.batch_id)
+    settings = Settings.for_stage(args.stage)
+    try:
+        status = batch_status(*store_and_reports(settings), BatchRef.parse(args.batch_id))
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code not in ("ResourceNotFoundException", "NoSuchBucket"):
+            raise
+        print(f"error: the sandbox has no table {settings.table_name} or bucket "
+              f"{settings.results_bucket} ({code}): run `make local-up` to put back what is "
+              f"missing", file=sys.stderr)
+        return 1
     print(json.dumps(status, indent=2) if args.json else render(status))
     return 0 if status["known"] else 1
 

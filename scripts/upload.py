@@ -7,6 +7,10 @@ uploads every ``customers_*``, ``orders_*`` and ``items_*`` CSV of the folder
 each batch it touched: it prints each file as the pipeline accepts or rejects
 it, and the publication with its message count. ``--no-wait`` stops after the
 uploads. The exit code is 0 when every batch was published, 1 otherwise.
+
+It follows a batch through its status in DynamoDB (as `make status` shows it)
+and never touches the output queue: a ReceiveMessage would take messages from
+the queue's consumers and count toward its redrive policy.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from pathlib import Path
 from chalicelib import aws
 from chalicelib.config import Settings
 from chalicelib.errors import RejectedInputError
-from chalicelib.keys import parse_object_key
+from chalicelib.keys import BatchRef, parse_object_key
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts import sandbox
@@ -48,37 +52,37 @@ def upload(s3, bucket: str, files: list[Path]) -> None:
             s3.upload_file(str(path), bucket, path.name, Callback=bar.advance)
 
 
-def follow(settings: Settings, batch_ids: list[str], timeout: float) -> bool:
+def follow(settings: Settings, batches: list[BatchRef], timeout: float) -> bool:
     """Print each batch's file outcomes and publication as they happen; True if all published."""
     store, reports = store_and_reports(settings)
     shown: set[tuple] = set()
-    pending = set(batch_ids)
-    published: set[str] = set()
+    pending = set(batches)
+    published: set[BatchRef] = set()
     started = time.monotonic()
     while pending and time.monotonic() - started < timeout:
-        for batch_id in sorted(pending):
-            status = batch_status(store, reports, batch_id)
+        for batch in sorted(pending):
+            status = batch_status(store, reports, batch)
             for f in status["files"]:
-                seen = (batch_id, f["kind"], f.get("etag"), f["outcome"])
+                seen = (batch, f["kind"], f.get("etag"), f["outcome"])
                 if f["outcome"] != "not received" and seen not in shown:
                     shown.add(seen)
                     detail = (f"{f['rows']:,} rows" if f["outcome"] == "accepted"
                               else f"{f.get('problem_count', 0)} problem(s), see {f.get('report_key')}")
-                    print(f"  {time.monotonic() - started:6.1f}s  {batch_id}: {f['kind']} "
+                    print(f"  {time.monotonic() - started:6.1f}s  {batch.key}: {f['kind']} "
                           f"{f['outcome']} ({detail})", flush=True)
             if status["published"]:
-                print(f"  {time.monotonic() - started:6.1f}s  {batch_id}: published revision "
+                print(f"  {time.monotonic() - started:6.1f}s  {batch.key}: published revision "
                       f"{status['revision']}, {status['messages']:,} messages", flush=True)
-                pending.discard(batch_id)
-                published.add(batch_id)
+                pending.discard(batch)
+                published.add(batch)
             elif any(f["outcome"] == "rejected" for f in status["files"]):
-                print(f"  {batch_id}: waits for a corrected upload; "
-                      f"`make status BATCH={batch_id}` shows why", flush=True)
-                pending.discard(batch_id)
+                print(f"  {batch.key}: waits for a corrected upload; "
+                      f"`make status BATCH={batch.key}` shows why", flush=True)
+                pending.discard(batch)
         time.sleep(0.5)
-    for batch_id in sorted(pending):
-        print(f"  {batch_id}: not published after {timeout:.0f} s; `make logs` shows what the runner did")
-    return published == set(batch_ids)
+    for batch in sorted(pending):
+        print(f"  {batch.key}: not published after {timeout:.0f} s; `make logs` shows what the runner did")
+    return published == set(batches)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
     args = parser.parse_args(argv)
     files = files_to_upload(args.paths)
-    batch_ids = []
+    batches = []
     for path in files:
         try:
-            batch_ids.append(parse_object_key(path.name).batch_id)
+            # Uploaded under its own name, so into the top of the bucket (folder "").
+            batches.append(parse_object_key(path.name).batch)
         except RejectedInputError as exc:
             print(f"note: {exc}", file=sys.stderr)  # uploaded anyway: the pipeline reports it too
     state = sandbox.require_running()
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_wait:
         return 0
     print("Waiting for the pipeline (Ctrl-C stops waiting, not the pipeline):")
-    return 0 if follow(settings, sorted(set(batch_ids)), args.timeout) else 1
+    return 0 if follow(settings, sorted(set(batches)), args.timeout) else 1
 
 
 if __name__ == "__main__":

@@ -64,14 +64,18 @@ class RunningSandbox:
         while len(bodies) < count and time.monotonic() < deadline:
             result = self.awslocal("sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
                                    "--max-number-of-messages", "10", "--wait-time-seconds", "2")
-            for message in json.loads(result.stdout or "{}").get("Messages", []):
+            messages = json.loads(result.stdout or "{}").get("Messages", [])
+            for message in messages:
                 body = message["Body"]
                 pointer = parse_pointer(body)
                 if pointer:  # an offloaded payload: fetch it as a consumer would
                     body = self.awslocal("s3", "cp", f"s3://{pointer[0]}/{pointer[1]}", "-").stdout
                 bodies.append(from_json(body))
-                self.awslocal("sqs", "delete-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
-                              "--receipt-handle", message["ReceiptHandle"])
+            if messages:  # what was read is deleted, so that it is not received again
+                entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                           for n, m in enumerate(messages)]
+                self.awslocal("sqs", "delete-message-batch", "--queue-url",
+                              self.env["OUTPUT_QUEUE_URL"], "--entries", json.dumps(entries))
         return bodies
 
     def pids(self) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Issue-3 key cases over HTTP: re-uploads, rejects, status and replay, as a user drives them."""
+"""Key cases over HTTP as a user drives them: re-uploads, rejects, folders, misnamed files, status, replay."""
 from __future__ import annotations
 
 import time
@@ -12,10 +12,10 @@ pytestmark = pytest.mark.e2e
 KINDS = ("customers", "orders", "items")
 
 
-def upload(sandbox, tmp_path, name: str, body: bytes) -> None:
+def upload(sandbox, tmp_path, name: str, body: bytes, folder: str = "incoming/") -> None:
     path = tmp_path / name
     path.write_bytes(body)
-    sandbox.awslocal("s3", "cp", str(path), f"s3://{sandbox.env['INGEST_BUCKET']}/incoming/{name}")
+    sandbox.awslocal("s3", "cp", str(path), f"s3://{sandbox.env['INGEST_BUCKET']}/{folder}{name}")
 
 
 def make(sandbox, *args: str, check: bool = True):
@@ -44,7 +44,7 @@ def test_reuploads_publish_a_new_revision_only_when_the_content_changes(running_
     assert {b["revision"] for b in bodies} == {2}
     assert str({b["id"]: b for b in bodies}["1"]["total_amount_spent"]) == "401.00"
     assert running_sandbox.receive(1, timeout=3) == []  # the identical upload published nothing
-    status = make(running_sandbox, "status", "BATCH=reup").stdout
+    status = make(running_sandbox, "status", "BATCH=incoming/reup").stdout
     assert "Publication: revision 2, published" in status
 
 
@@ -53,7 +53,7 @@ def test_a_rejected_file_holds_the_batch_until_a_corrected_upload(running_sandbo
     upload(running_sandbox, tmp_path, "items_fixme.csv", sample_bytes("items"))
     upload(running_sandbox, tmp_path, "orders_fixme.csv", b"order_id,customer_id,amount\n1001,1,-250\n")
 
-    status = wait_for_status(running_sandbox, "fixme", "rejected")
+    status = wait_for_status(running_sandbox, "incoming/fixme", "rejected")
     assert "line 2, column amount" in status and "Waiting for: orders" in status
 
     upload(running_sandbox, tmp_path, "orders_fixme.csv", sample_bytes("orders"))
@@ -75,3 +75,45 @@ def test_make_replay_recovers_events_that_failed_while_the_table_was_gone(runnin
     assert "Replayed 3 event(s)" in replayed
     assert_sample_messages(running_sandbox.receive(3), "lost")
     assert "dead-letter queue:0 waiting" in make(running_sandbox, "local-status").stdout
+
+
+def test_two_partners_folders_with_one_batch_id_publish_two_batches(running_sandbox, tmp_path):
+    for kind in KINDS:
+        upload(running_sandbox, tmp_path, f"{kind}_twin.csv", sample_bytes(kind), folder="partner-a/")
+    changed = sample_bytes("orders").replace(b"1003,2,300.00", b"1003,2,301.00")
+    for kind in KINDS:
+        upload(running_sandbox, tmp_path, f"{kind}_twin.csv",
+               changed if kind == "orders" else sample_bytes(kind), folder="partner-b/")
+
+    bodies = running_sandbox.receive(6)
+
+    by_folder = {}
+    for body in bodies:
+        by_folder.setdefault(body["folder"], []).append(body)
+    assert sorted(by_folder) == ["partner-a", "partner-b"]
+    assert_sample_messages(by_folder["partner-a"], "twin")
+    assert {b["revision"] for b in bodies} == {1}  # neither replaced the other
+    jane = next(b for b in by_folder["partner-b"] if b["id"] == "2")
+    assert str(jane["total_amount_spent"]) == "301.00"
+    for folder in ("partner-a", "partner-b"):
+        status = make(running_sandbox, "status", f"BATCH={folder}/twin").stdout
+        assert f"in folder {folder}/" in status and "revision 1, published" in status
+
+
+def test_an_upper_case_extension_is_reported_and_status_points_to_the_report(running_sandbox, tmp_path):
+    upload(running_sandbox, tmp_path, "orders_caps.csv", sample_bytes("orders"), folder="")
+    upload(running_sandbox, tmp_path, "items_caps.csv", sample_bytes("items"), folder="")
+    upload(running_sandbox, tmp_path, "customers_caps.CSV", sample_bytes("customers"), folder="")
+
+    status = wait_for_status(running_sandbox, "caps", "Misnamed uploads")
+    assert "customers_caps.CSV: the extension must be lower-case .csv, not .CSV" in status
+    assert "reports/caps/customers_caps.CSV.json" in status
+    report = running_sandbox.awslocal(
+        "s3", "cp", f"s3://{running_sandbox.env['RESULTS_BUCKET']}/reports/caps/customers_caps.CSV.json",
+        "-").stdout
+    assert "Rename the file to customers_caps.csv" in report
+
+    upload(running_sandbox, tmp_path, "customers_caps.csv", sample_bytes("customers"), folder="")
+
+    assert_sample_messages(running_sandbox.receive(3), "caps")
+    assert "Misnamed uploads" not in make(running_sandbox, "status", "BATCH=caps").stdout

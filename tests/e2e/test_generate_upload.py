@@ -30,5 +30,6 @@ def test_a_generated_drop_is_uploaded_followed_and_published_exactly(running_san
     assert len({b["id"] for b in bodies}) == 40
     assert sum((b["total_amount_spent"] for b in bodies), Decimal("0")) == Decimal(manifest["total_amount"])
     status = run([*make, "status", "BATCH=gen"], running_sandbox.base_env).stdout
-    assert (f"Orphans: {manifest['orphan_orders']} order(s) without customer, "
-            f"{manifest['orphan_items']} item(s) without order") in status
+    orders, items = manifest["orphan_orders"], manifest["orphan_items"]
+    assert (f"Orphans: {orders} order{'s' if orders != 1 else ''} without customer, "
+            f"{items} item{'s' if items != 1 else ''} without order") in status

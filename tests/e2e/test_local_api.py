@@ -60,6 +60,7 @@ def test_chalice_local_serves_status_customer_and_publish_again(running_sandbox,
     assert status_code == 200 and status["published"] and status["revision"] == 1
     assert customer_code == 200 and customer["name"] == "Jane Smith"
     assert str(customer["total_amount_spent"]) == "300.00" and customer["orders"][0]["item_ids"] == ["504"]
-    assert publish_code == 200 and published == {"batch_id": "api", "revision": 2, "messages": 3}
+    assert publish_code == 200 and published == {"batch_id": "api", "folder": "", "revision": 2,
+                                                   "messages": 3}
     assert_sample_messages(running_sandbox.receive(3), "api", revision=2)
     assert missing_code == 404 and "nothing-here" in missing["Message"]

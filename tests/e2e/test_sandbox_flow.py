@@ -50,11 +50,11 @@ def test_every_upload_order_through_the_runner(running_sandbox, tmp_path, order)
     assert_sample_messages(running_sandbox.receive(3), batch_id)
 
 
-def test_an_invalid_file_is_reported_in_the_bucket(running_sandbox, tmp_path):
+def test_an_invalid_file_is_reported_in_the_results_bucket(running_sandbox, tmp_path):
     path = tmp_path / "orders_badbatch.csv"
     path.write_bytes(b"order_id,customer_id,amount\n1001,1,12.345\n")
-    bucket = running_sandbox.env["INGEST_BUCKET"]
-    running_sandbox.awslocal("s3", "cp", str(path), f"s3://{bucket}/")
+    running_sandbox.awslocal("s3", "cp", str(path), f"s3://{running_sandbox.env['INGEST_BUCKET']}/")
+    bucket = running_sandbox.env["RESULTS_BUCKET"]
 
     report = None
     for _ in range(30):

@@ -106,8 +106,14 @@ class Sandbox:
         return taken
 
     def read_json(self, key: str) -> dict:
+        """A report (or payload) from the results bucket."""
         import json
-        return json.loads(self.s3.get_object(Bucket=self.settings.ingest_bucket, Key=key)["Body"].read())
+        return json.loads(self.s3.get_object(Bucket=self.settings.results_bucket, Key=key)["Body"].read())
+
+    def result_keys(self, prefix: str = "") -> list[str]:
+        """The keys in the results bucket under ``prefix``."""
+        listed = self.s3.list_objects_v2(Bucket=self.settings.results_bucket, Prefix=prefix)
+        return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
 @pytest.fixture

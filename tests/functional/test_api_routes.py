@@ -44,7 +44,7 @@ def test_an_unknown_batch_is_404_and_a_malformed_id_is_400(sandbox):
     malformed = sandbox.client.http.get("/batches/-bad")
 
     assert missing.status_code == 404
-    assert "no file of batch '19990101'" in json.loads(missing.body)["Message"]
+    assert "no file of batch 19990101 in the top of the bucket" in json.loads(missing.body)["Message"]
     assert malformed.status_code == 400
     assert "is not a batch id" in json.loads(malformed.body)["Message"]
 
@@ -87,7 +87,8 @@ def test_publish_again_sends_every_customer_as_the_next_revision(sandbox):
     response = sandbox.client.http.post(f"/batches/{SAMPLE_BATCH}/publish")
 
     assert response.status_code == 200
-    assert json.loads(response.body) == {"batch_id": SAMPLE_BATCH, "revision": 2, "messages": 3}
+    assert json.loads(response.body) == {"batch_id": SAMPLE_BATCH, "folder": "", "revision": 2,
+                                         "messages": 3}
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH, revision=2)
     status = json.loads(sandbox.client.http.get(f"/batches/{SAMPLE_BATCH}").body)
     assert status["revision"] == 2 and status["published"] is True
@@ -100,3 +101,22 @@ def test_publish_again_refuses_a_batch_that_was_never_published(sandbox):
 
     assert response.status_code == 409
     assert sandbox.receive_all() == []
+
+
+def test_the_folder_query_parameter_names_the_batch_of_a_folder(sandbox):
+    for kind in ("customers", "orders", "items"):
+        sandbox.upload(f"partner-a/in/{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
+    sandbox.receive_all()
+
+    status = sandbox.client.http.get(f"/batches/{SAMPLE_BATCH}?folder=partner-a/in")
+    top = sandbox.client.http.get(f"/batches/{SAMPLE_BATCH}")
+    customer = sandbox.client.http.get(f"/batches/{SAMPLE_BATCH}/customers/2?folder=partner-a/in")
+    again = sandbox.client.http.post(f"/batches/{SAMPLE_BATCH}/publish?folder=partner-a/in")
+
+    assert status.status_code == 200
+    assert json.loads(status.body)["folder"] == "partner-a/in"
+    assert top.status_code == 404  # the top of the bucket is another folder, with no such batch
+    assert from_json(customer.body.decode())["folder"] == "partner-a/in"
+    assert json.loads(again.body) == {"batch_id": SAMPLE_BATCH, "folder": "partner-a/in",
+                                      "revision": 2, "messages": 3}
+    assert {m["folder"] for m in sandbox.receive_all()} == {"partner-a/in"}

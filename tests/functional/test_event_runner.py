@@ -38,8 +38,10 @@ def test_uploads_reach_the_handler_through_the_bucket_notification(sandbox, runn
     invocations = drain(runner)
 
     assert [(i.key, i.ok) for i in invocations] == [
-        (f"incoming/{k}_{SAMPLE_BATCH}.csv", True) for k in ("items", "orders", "customers")]
-    assert invocations[-1].result["published_revision"] == 1
+        (f"incoming/{k}_{SAMPLE_BATCH}.csv", True) for k in ("items", "orders", "customers")
+    ] + [("notes.txt", True)]  # every object is a partner's: a misnamed one gets its report
+    assert invocations[2].result["published_revision"] == 1
+    assert invocations[3].result["report_key"] == "unknown-names/notes.txt.json"
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
 
 

@@ -40,6 +40,7 @@ from chalicelib import aws, wiring
 from chalicelib.errors import PipelineError, PublishError
 from chalicelib.messages import from_json
 from chalicelib.publisher import SqsPublisher
+from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from chalicelib.store import BatchStore
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
@@ -191,8 +192,11 @@ def is_mark_published(body: dict) -> bool:
     return ":published" in body.get("ExpressionAttributeValues", {}) and not is_claim(body)
 
 
+FOLDER = "incoming"
+
+
 def key_of(kind: str, batch_id: str) -> str:
-    return f"incoming/{kind}_{batch_id}.csv"
+    return f"{FOLDER}/{kind}_{batch_id}.csv"
 
 
 def put(sb, kind: str, batch_id: str, body: bytes | None = None) -> str:
@@ -218,7 +222,7 @@ def neutral(by_key: dict[str, tuple], batch_id: str) -> dict[str, tuple]:
 
 
 def status(sb, batch_id: str) -> dict:
-    return batch_status(*wiring.store_and_reports(sb.settings), batch_id)
+    return batch_status(*wiring.store_and_reports(sb.settings), BatchRef(FOLDER, batch_id))
 
 
 def comparable_status(sb, batch_id: str) -> dict:
@@ -231,7 +235,7 @@ def comparable_status(sb, batch_id: str) -> dict:
 
 
 def report_keys(sb, batch_id: str) -> list[str]:
-    listed = sb.s3.list_objects_v2(Bucket=sb.settings.ingest_bucket, Prefix=f"reports/{batch_id}/")
+    listed = sb.s3.list_objects_v2(Bucket=sb.settings.results_bucket, Prefix=f"reports/{FOLDER}/{batch_id}/")
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
@@ -482,7 +486,7 @@ def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retr
     found = status(sandbox, SAMPLE_BATCH)
     assert (found["published"], found["publication_state"], found["messages"]) == (False, "publishing", 0)
     first = sandbox.take_messages()
-    assert sorted(message.key for message in first) == [f"{SAMPLE_BATCH}/1/1", f"{SAMPLE_BATCH}/3/1"]
+    assert sorted(message.key for message in first) == [f"{FOLDER}/{SAMPLE_BATCH}/1/1", f"{FOLDER}/{SAMPLE_BATCH}/3/1"]
 
     retried = sandbox.deliver(items, event)  # Lambda's retry, the cause gone
 
@@ -564,7 +568,7 @@ def test_a_time_out_after_a_write_landed_then_the_redelivery_converges_to_a_clea
     assert_sample_messages(bodies(messages), SAMPLE_BATCH)
     assert neutral(messages, SAMPLE_BATCH) == neutral(distinct(clean_messages, False), "CLEAN")
     assert comparable_status(sandbox, SAMPLE_BATCH) == clean_status
-    assert report_keys(sandbox, SAMPLE_BATCH) == [f"reports/{SAMPLE_BATCH}/batch.json"]
+    assert report_keys(sandbox, SAMPLE_BATCH) == [f"reports/{FOLDER}/{SAMPLE_BATCH}/batch.json"]
 
 
 @pytest.mark.parametrize("write", WRITES)
@@ -593,7 +597,7 @@ def test_a_failure_after_a_corrected_file_was_recorded_still_removes_the_old_rej
         sandbox, wire):
     bad = put(sandbox, "orders", SAMPLE_BATCH, b"order_id,customer_id,amount\n1001,1,-5\n")
     assert sandbox.deliver(bad)["status"] == "rejected"
-    assert report_keys(sandbox, SAMPLE_BATCH) == [f"reports/{SAMPLE_BATCH}/orders_{SAMPLE_BATCH}.csv.json"]
+    assert report_keys(sandbox, SAMPLE_BATCH) == [f"reports/{FOLDER}/{SAMPLE_BATCH}/orders_{SAMPLE_BATCH}.csv.json"]
     fixed = put(sandbox, "orders", SAMPLE_BATCH)
     event = sandbox.event_for(fixed)
 
@@ -627,7 +631,7 @@ def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbo
         # same file versions) claims them: the real conditional write then fails.
         if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not rivals:
             version_key = attempt.body()["ExpressionAttributeValues"][":vk"]["S"]
-            rivals.append(rival_store(sandbox).claim_publication(SAMPLE_BATCH, version_key, "rival"))
+            rivals.append(rival_store(sandbox).claim_publication(f"{FOLDER}/{SAMPLE_BATCH}", version_key, "rival"))
 
     with wire.fault(rival_claims_first):
         outcome = sandbox.deliver(items, event)

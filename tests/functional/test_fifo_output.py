@@ -28,7 +28,7 @@ def fifo(sandbox):
 def pipeline_for(sandbox, settings, queue_url):
     return Pipeline(s3=sandbox.s3, store=BatchStore(aws.client("dynamodb"), settings.table_name),
                     publisher=SqsPublisher(sandbox.sqs, queue_url),
-                    reports=ReportWriter(sandbox.s3, settings.ingest_bucket),
+                    reports=ReportWriter(sandbox.s3, settings.results_bucket),
                     max_file_bytes=settings.max_file_bytes,
                     telemetry=Telemetry("test"))
 

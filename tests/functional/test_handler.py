@@ -118,16 +118,16 @@ def test_an_invalid_file_is_rejected_with_a_report_and_the_batch_waits(sandbox):
 
     assert fixed["published_revision"] == 1
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
-    listed = sandbox.s3.list_objects_v2(Bucket=sandbox.settings.ingest_bucket, Prefix="reports/")
-    assert [o["Key"] for o in listed["Contents"]] == [f"reports/{SAMPLE_BATCH}/batch.json"]
+    assert sandbox.result_keys("reports/") == [f"reports/{SAMPLE_BATCH}/batch.json"]
 
 
 def test_an_unknown_key_gets_a_report_and_touches_nothing_else(sandbox):
     outcome = sandbox.upload("incoming/invoices_20230828.csv", b"a,b\n1,2\n")
 
     assert outcome["status"] == "rejected"
-    report = sandbox.read_json("reports/_unknown/invoices_20230828.csv.json")
-    assert "customers, orders, items" in report["problems"][0]["reason"]
+    assert outcome["report_key"] == "reports/incoming/20230828/invoices_20230828.csv.json"
+    report = sandbox.read_json(outcome["report_key"])
+    assert "customers_, orders_ or items_" in report["problems"][0]["reason"]
     assert sandbox.receive_all() == []
 
 
@@ -136,7 +136,7 @@ def test_a_file_over_the_size_limit_is_rejected(sandbox):
         s3=sandbox.s3,
         store=BatchStore(aws.client("dynamodb"), sandbox.settings.table_name),
         publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
-        reports=ReportWriter(sandbox.s3, sandbox.settings.ingest_bucket),
+        reports=ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
         max_file_bytes=10, telemetry=Telemetry("test"))
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                           Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))

@@ -53,7 +53,7 @@ def test_a_customer_with_20000_orders_arrives_through_an_s3_pointer(sandbox):
     raw = {m["MessageAttributes"]["customer_id"]["StringValue"]: m for m in _raw_messages(sandbox)}
     pointer = json.loads(raw["1"]["Body"])
     assert pointer[0] == POINTER_CLASS
-    assert pointer[1] == {"s3BucketName": sandbox.settings.ingest_bucket,
+    assert pointer[1] == {"s3BucketName": sandbox.settings.results_bucket,
                           "s3Key": "payloads/big/1/1.json"}
     body_text = read_body(raw["1"]["Body"], sandbox.s3)
     size = int(raw["1"]["MessageAttributes"][SIZE_ATTRIBUTE]["StringValue"])
@@ -108,5 +108,5 @@ def test_a_re_published_revision_gets_its_own_payload_object(sandbox):
     [big] = [m for m in sandbox.receive_all() if m["id"] == "1"]
     assert big["name"] == "Big Buyer Ltd" and big["revision"] == 2
     keys = [o["Key"] for o in sandbox.s3.list_objects_v2(
-        Bucket=sandbox.settings.ingest_bucket, Prefix="payloads/again/").get("Contents", [])]
+        Bucket=sandbox.settings.results_bucket, Prefix="payloads/again/").get("Contents", [])]
     assert keys == ["payloads/again/1/1.json", "payloads/again/2/1.json"]

@@ -65,12 +65,12 @@ def requested(service: str, operation: str, params: dict, region: str) -> list[t
 
 def exceptions(stage: Stage, region: str) -> dict[tuple[str, str], str]:
     """Grants the app's code never calls, and why each is needed all the same."""
-    bucket = stage.settings.ingest_bucket
     why = {
-        ("s3:ListBucket", f"arn:aws:s3:::{bucket}"):
+        ("s3:ListBucket", f"arn:aws:s3:::{stage.settings.ingest_bucket}"):
             "never called; without it S3 answers a GetObject of a missing key with 403 "
-            "AccessDenied instead of 404 NoSuchKey, which reports.read() and the superseded-event "
-            "path rely on",
+            "AccessDenied instead of 404 NoSuchKey, which the superseded-event path relies on",
+        ("s3:ListBucket", f"arn:aws:s3:::{stage.settings.results_bucket}"):
+            "never called; the same for reports.read() of a report that is not there",
         ("sqs:SendMessage", stage.sqs_arn(stage.settings.dead_letter_queue_name, region, "*")):
             "Lambda sends a failed event to the on-failure destination with the function's role",
     }
@@ -137,10 +137,11 @@ class Driver:
         with self.calls.recording():
             return self.sandbox.client.lambda_.invoke("on_csv_uploaded", event).payload
 
-    def http(self, method: str, route: str, **params) -> int:
+    def http(self, method: str, route: str, query: str = "", **params) -> int:
         self.routes.add((method, route))
         with self.calls.recording():
-            response = getattr(self.sandbox.client.http, method.lower())(route.format(**params))
+            response = getattr(self.sandbox.client.http, method.lower())(
+                route.format(**params) + query)
         return response.status_code
 
 
@@ -183,8 +184,10 @@ def drive_every_path(driver: Driver) -> None:
     corrected = driver.upload("orders_rej.csv", b"order_id,customer_id,amount\n1,1,2.00\n")
     assert corrected["published_revision"] == 1, corrected  # and its report deleted
 
-    unknown = driver.upload("invoices_20230828.csv", b"a,b\n")
-    assert unknown["report_key"] == "reports/_unknown/invoices_20230828.csv.json", unknown
+    unknown = driver.upload("readme.txt", b"a,b\n")
+    assert unknown["report_key"] == "unknown-names/readme.txt.json", unknown
+    misnamed = driver.upload("customers_big.CSV", b"customer_id,customer_name\n1,Big\n")
+    assert misnamed["report_key"] == "reports/big/customers_big.CSV.json", misnamed
 
     same = driver.upload(f"incoming/customers_{SAMPLE_BATCH}.csv", sample_bytes("customers"))
     assert same["status"] == "duplicate", same
@@ -196,17 +199,18 @@ def drive_every_path(driver: Driver) -> None:
     assert driver.deliver(stale)["status"] == "superseded"
 
     big_orders = "".join(f"o{n},1,1.00\n" for n in range(40))
-    driver.upload("customers_big.csv", b"customer_id,customer_name\n1,Big\n")
+    driver.upload("customers_big.csv", b"customer_id,customer_name\n1,Big\n")  # forgets the .CSV
     driver.upload("orders_big.csv", ("order_id,customer_id,amount\n" + big_orders).encode())
     big = driver.upload("items_big.csv", ("item_id,order_id\n" + "".join(
         f"i{n},o{n}\n" for n in range(40))).encode())
     assert big["published_revision"] == 1, big
 
-    assert driver.http("GET", "/batches/{batch_id}", batch_id=SAMPLE_BATCH) == 200
+    folder = "?folder=incoming"
+    assert driver.http("GET", "/batches/{batch_id}", folder, batch_id=SAMPLE_BATCH) == 200
     assert driver.http("GET", "/batches/{batch_id}", batch_id="19990101") == 404
-    assert driver.http("GET", "/batches/{batch_id}/customers/{customer_id}",
+    assert driver.http("GET", "/batches/{batch_id}/customers/{customer_id}", folder,
                        batch_id=SAMPLE_BATCH, customer_id="1") == 200
-    assert driver.http("POST", "/batches/{batch_id}/publish", batch_id=SAMPLE_BATCH) == 200
+    assert driver.http("POST", "/batches/{batch_id}/publish", folder, batch_id=SAMPLE_BATCH) == 200
 
 
 def test_every_call_of_every_path_is_granted_and_every_grant_is_used(stage_run):
@@ -221,7 +225,7 @@ def test_every_call_of_every_path_is_granted_and_every_grant_is_used(stage_run):
         "a new event handler: drive it in drive_every_path()"
     assert calls.operations and sorted(calls.watched) == sorted(calls.operations), \
         "a call went through a client the test does not watch: watch its service in AppCalls"
-    assert ("s3:PutObject", f"arn:aws:s3:::{stage.settings.ingest_bucket}/payloads/big/1/1.json") \
+    assert ("s3:PutObject", f"arn:aws:s3:::{stage.settings.results_bucket}/payloads/big/1/1.json") \
         in calls.pairs, "the oversized message did not go through S3"
 
     denied = sorted({pair for pair in calls.pairs if not allows(stage.policy, *pair)})

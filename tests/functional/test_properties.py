@@ -9,6 +9,8 @@ that does not use ``chalicelib.aggregation``.
 """
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import csv
 import io
 import threading
@@ -26,6 +28,7 @@ from moto import mock_aws
 
 from chalicelib import aws, wiring
 from chalicelib.config import Settings
+from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from scripts.provision import provision
 from tests.conftest import PROJECT_DIR
@@ -33,7 +36,7 @@ from tests.functional.conftest import Received, Sandbox, by_idempotency_key
 
 KINDS = ("customers", "orders", "items")
 # The seed's field names and order, then this project's two additions.
-MESSAGE_FIELDS = ["id", "name", "total_amount_spent", "orders", "batch_id", "revision"]
+MESSAGE_FIELDS = ["id", "name", "total_amount_spent", "orders", "batch_id", "folder", "revision"]
 ORDER_FIELDS = ["id", "amount", "item_ids"]
 
 # aws_credentials only sets constant dummy credentials in the environment;
@@ -61,7 +64,7 @@ def fresh_sandbox():
 
 def status_of(sb: Sandbox, batch_id: str) -> dict:
     """The batch status without its clock readings (two runs differ only in those)."""
-    status = batch_status(*wiring.store_and_reports(sb.settings), batch_id)
+    status = batch_status(*wiring.store_and_reports(sb.settings), BatchRef.parse(batch_id))
     status.pop("published_at")
     for entry in status["files"]:
         entry.pop("processed_at", None)
@@ -139,7 +142,8 @@ def batches(draw, min_customers=1):
     return Batch(customers, orders, items)
 
 
-def reference_messages(batch: Batch, batch_id: str, revision: int) -> dict[str, dict]:
+def reference_messages(batch: Batch, batch_id: str, revision: int,
+                       folder: str = "") -> dict[str, dict]:
     """What each customer's message must say, by idempotency key; amounts as Decimal."""
     names = dict(batch.customers)
     orders_of = defaultdict(list)
@@ -155,12 +159,13 @@ def reference_messages(batch: Batch, batch_id: str, revision: int) -> dict[str, 
         total = Decimal("0.00")
         for _, amount in orders:
             total += amount
-        expected[f"{batch_id}/{customer_id}/{revision}"] = {
+        batch_key = f"{folder}/{batch_id}" if folder else batch_id
+        expected[f"{batch_key}/{quote(customer_id, safe='')}/{revision}"] = {
             "id": customer_id, "name": name, "total_amount_spent": total,
             "orders": [{"id": order_id, "amount": amount,
                         "item_ids": sorted(items_of[order_id], key=int)}
                        for order_id, amount in orders],
-            "batch_id": batch_id, "revision": revision}
+            "batch_id": batch_id, "folder": folder, "revision": revision}
     return expected
 
 
@@ -186,6 +191,7 @@ def assert_messages(received: list[Received], expected: dict[str, dict],
         assert all(list(order) == ORDER_FIELDS for order in body["orders"])
         assert _exact(body) == _exact(expected[key])
         assert dict(message.attributes)["batch_id"] == body["batch_id"]
+        assert dict(message.attributes).get("folder", "") == body["folder"]
         assert dict(message.attributes)["customer_id"] == body["id"]
         assert dict(message.attributes)["revision"] == str(body["revision"])
 
@@ -207,8 +213,9 @@ def test_any_upload_order_gives_the_reference_messages(aws_credentials, batch, o
         for kind in order:
             sb.upload(key_of(kind, "20230828", prefix), batch.csv_bytes(kind))
 
-        assert_messages(sb.take_messages(), reference_messages(batch, "20230828", 1))
-        assert_published(status_of(sb, "20230828"), 1, batch)
+        folder = prefix.rstrip("/")
+        assert_messages(sb.take_messages(), reference_messages(batch, "20230828", 1, folder))
+        assert_published(status_of(sb, prefix + "20230828"), 1, batch)
 
 
 # --- 2. duplicated events ------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The batch status a person reads with `make status BATCH=<id>`."""
 from __future__ import annotations
 
+from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts.status import render
@@ -8,7 +9,7 @@ from tests.conftest import SAMPLE_BATCH, sample_bytes
 
 
 def status_of(sandbox, batch_id):
-    return batch_status(*store_and_reports(sandbox.settings), batch_id)
+    return batch_status(*store_and_reports(sandbox.settings), BatchRef.parse(batch_id))
 
 
 def test_status_of_a_waiting_batch_shows_the_rejected_file_and_its_problems(sandbox):

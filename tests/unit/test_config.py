@@ -8,13 +8,13 @@ import pytest
 from chalicelib.config import CHALICE_CONFIG, Settings, stage_environment
 from chalicelib.errors import ConfigurationError
 
-REQUIRED = {"INGEST_BUCKET": "bucket", "TABLE_NAME": "table",
+REQUIRED = {"INGEST_BUCKET": "bucket", "RESULTS_BUCKET": "results", "TABLE_NAME": "table",
             "OUTPUT_QUEUE_NAME": "out", "DEAD_LETTER_QUEUE_NAME": "dlq"}
 
 
 def test_only_the_names_given_the_rest_defaults():
     assert Settings.from_env(REQUIRED) == Settings(
-        ingest_bucket="bucket", table_name="table", output_queue_name="out", dead_letter_queue_name="dlq",
+        ingest_bucket="bucket", results_bucket="results", table_name="table", output_queue_name="out", dead_letter_queue_name="dlq",
         row_shards=8, max_file_bytes=1024 ** 3, log_level="INFO", stage="local")
 
 

@@ -79,9 +79,9 @@ def test_destroy_with_confirmation_checks_the_bucket_first_and_deletes_it_last()
 
     steps = [line for line in text.splitlines() if line[:1].isdigit()]
     assert code == 0 and runner.commands == []
-    assert "check that bucket order-pipeline-dev-ingest is empty" in steps[0]
+    assert "check that buckets order-pipeline-dev-ingest and order-pipeline-dev-results are empty" in steps[0]
     assert "chalice delete --stage dev" in steps[1]
-    assert "delete bucket order-pipeline-dev-ingest" in steps[-1]
+    assert "delete buckets order-pipeline-dev-ingest and order-pipeline-dev-results" in steps[-1]
 
 
 def test_an_unknown_confirmation_is_refused(capsys):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 
@@ -25,7 +27,7 @@ def test_the_seed_message_text_exactly():
         '{"id": "1", "name": "John Doe", "total_amount_spent": 400.00, '
         '"orders": [{"id": "1001", "amount": 250.00, "item_ids": ["501", "502"]}, '
         '{"id": "1002", "amount": 150.00, "item_ids": ["503"]}], '
-        '"batch_id": "20230828", "revision": 1}')
+        '"batch_id": "20230828", "folder": "", "revision": 1}')
 
 
 def test_round_trip_keeps_every_field_and_exact_decimals():
@@ -35,7 +37,7 @@ def test_round_trip_keeps_every_field_and_exact_decimals():
         "id": "1", "name": "John Doe", "total_amount_spent": Decimal("400.00"),
         "orders": [{"id": "1001", "amount": Decimal("250.00"), "item_ids": ["501", "502"]},
                    {"id": "1002", "amount": Decimal("150.00"), "item_ids": ["503"]}],
-        "batch_id": "20230828", "revision": 1}
+        "batch_id": "20230828", "folder": "", "revision": 1}
     assert str(body["total_amount_spent"]) == "400.00"
     assert [str(o["amount"]) for o in body["orders"]] == ["250.00", "150.00"]
 
@@ -91,7 +93,7 @@ def test_a_customer_without_orders():
     message = CustomerMessage("b", 4, "7", "Nobody", Decimal("0.00"), ())
 
     assert to_json(message) == ('{"id": "7", "name": "Nobody", "total_amount_spent": 0.00, "orders": [], '
-                                '"batch_id": "b", "revision": 4}')
+                                '"batch_id": "b", "folder": "", "revision": 4}')
 
 
 def test_ids_stay_strings_even_when_numeric():
@@ -103,3 +105,25 @@ def test_ids_stay_strings_even_when_numeric():
 
 def test_idempotency_key_is_batch_customer_revision():
     assert JOHN.idempotency_key == "20230828/1/1"
+
+
+def test_the_folder_is_a_field_and_part_of_the_idempotency_key():
+    message = replace(JOHN, folder="partner-a/in")
+
+    assert from_json(to_json(message))["folder"] == "partner-a/in"
+    assert message.idempotency_key == "partner-a/in/20230828/1/1"
+
+
+@pytest.mark.parametrize("a, b", [
+    # Without quoting, each pair would share the key "a/b/c/1".
+    ((("a", "b"), "c"), (("", "a"), "b/c")),
+    ((("a/b", "c"), "d"), (("a", "b"), "c/d")),
+])
+def test_idempotency_keys_of_different_messages_never_collide(a, b):
+    (folder_a, batch_a), customer_a = a
+    (folder_b, batch_b), customer_b = b
+    first = replace(JOHN, folder=folder_a, batch_id=batch_a, customer_id=customer_a)
+    second = replace(JOHN, folder=folder_b, batch_id=batch_b, customer_id=customer_b)
+
+    assert first.idempotency_key != second.idempotency_key
+    assert second.idempotency_key.rsplit("/", 2)[1] == quote(customer_b, safe="")
