@@ -80,24 +80,23 @@ local-deliver: $(STAMP) ## Send the bucket's S3 events to the local runner or th
 	@test -n "$(TO)" || { echo "error: say where, e.g. make local-deliver TO=runner" >&2; exit 2; }
 	$(BIN)/python -m scripts.sandbox deliver --to $(TO)
 
-local-api: $(STAMP) ## Serve the debugging routes with chalice local against the sandbox (API_PORT=8000)
-	@eval "$$($(BIN)/python -m scripts.sandbox env)" && \
-	  $(BIN)/chalice local --stage local --host 127.0.0.1 --port $(API_PORT)
+local-api: $(STAMP) ## Serve the debugging routes with chalice local against the sandbox (API_PORT=8000); restarts on edits to app.py, chalicelib/, .chalice/config.json
+	@$(BIN)/python -m scripts.sandbox api --host 127.0.0.1 --port $(API_PORT)
 
-logs: $(STAMP) ## Follow the event runner: one line per invocation (VERBOSE=1 for all, ONCE=1 to stop)
+logs: $(STAMP) ## Follow the event runner: one line per invocation (VERBOSE=1 adds skipped events, records and tracebacks; ONCE=1 to stop)
 	@$(BIN)/python -m scripts.logs $(if $(VERBOSE),--verbose,) $(if $(ONCE),--no-follow,)
 
-tail: $(STAMP) ## Watch the output queue without taking messages (JSON=1, CONSUME=1, ONCE=1)
+tail: $(STAMP) ## Watch the output queue without taking messages (JSON=1, ONCE=1; CONSUME=1 takes and deletes every message, of every batch)
 	@$(BIN)/python -m scripts.tail $(if $(JSON),--json,) $(if $(CONSUME),--consume,) $(if $(ONCE),--once,)
 
 status: $(STAMP) ## Show a batch: files, rejects, misnamed uploads, orphans, publication (BATCH=<id>, or <folder>/<id> for files under a prefix)
 	@test -n "$(BATCH)" || { echo "error: name the batch, e.g. make status BATCH=20230828 (or BATCH=partner-a/20230828)" >&2; exit 2; }
 	@$(BIN)/python -m scripts.status "$(BATCH)"
 
-replay: $(STAMP) ## Send dead-lettered events back through the handler (DRY_RUN=1 to list)
+replay: $(STAMP) ## Send dead-lettered events back through the handler, one line per event (DRY_RUN=1 to list, VERBOSE=1 for tracebacks)
 	$(BIN)/python -m scripts.replay $(if $(DRY_RUN),--dry-run,)
 
-generate: $(STAMP) ## Write a drop of test files to .sandbox/generated (CUSTOMERS, ORDERS, ITEMS, BATCH, SEED, ORPHANS, INVALID)
+generate: $(STAMP) ## Write a drop of test files to .sandbox/generated (CUSTOMERS, ORDERS, ITEMS, BATCH, SEED; ORPHANS, INVALID are fractions 0-1: ORPHANS=0.05 is 5%)
 	$(BIN)/python -m scripts.generate --customers $(CUSTOMERS) --orders $(ORDERS) --items $(ITEMS) \
 	  --batch $(or $(BATCH),generated) --seed $(SEED) --orphans $(ORPHANS) --invalid $(INVALID)
 

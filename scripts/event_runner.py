@@ -121,8 +121,10 @@ class EventRunner:
                 result = self._client.lambda_.invoke(handler, event).payload
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, as Lambda does
                 error = f"{type(exc).__name__}: {exc}"
+                # ``attempt`` lets a reader of these records (`make replay`) keep one line per event.
                 logger.error("%s -> %s: attempt %d/%d failed: %s\n%s", key, handler, attempt,
-                             self._max_attempts, error, traceback.format_exc().rstrip())
+                             self._max_attempts, error, traceback.format_exc().rstrip(),
+                             extra={"attempt": attempt})
                 if attempt < self._max_attempts:
                     self._sleep(self._retry_delay * attempt)
                 continue
@@ -161,6 +163,11 @@ class EventRunner:
         logger.info("event runner stopped")
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 row``, ``2 rows``: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def _summary(result) -> str:
     """The handler's outcome in words, for the one line per invocation."""
     if not isinstance(result, dict):
@@ -170,9 +177,10 @@ def _summary(result) -> str:
         return f"{result.get('error')} Report: {result.get('report_key')}"
     if status == "superseded":
         return f"superseded: {result.get('error')}"
-    text = f"{status}, {result.get('rows')} rows of batch {result.get('batch_id')}"
+    text = f"{status}, {plural(result.get('rows') or 0, 'row')} of batch {result.get('batch_id')}"
     if result.get("published_revision"):
-        text += f", published revision {result['published_revision']} ({result['messages']} messages)"
+        text += (f", published revision {result['published_revision']} "
+                 f"({plural(result['messages'], 'message')})")
     elif result.get("waiting_for"):
         text += f", waiting for {', '.join(result['waiting_for'])}"
     return text

@@ -114,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.customers < 1 or args.orders < 0 or args.items < 0:
         parser.error("--customers must be at least 1, --orders and --items at least 0")
-    if not (0 <= args.orphans <= 1 and 0 <= args.invalid <= 1):
-        parser.error("--orphans and --invalid are shares between 0 and 1")
+    for name, share in (("ORPHANS", args.orphans), ("INVALID", args.invalid)):
+        if not 0 <= share <= 1:
+            # Said once, without the usage block: the make variable is what the user typed.
+            print(f"error: {name}={share:g} is not a fraction between 0 and 1: "
+                  f"{name}=0.05 means 5% of the rows", file=sys.stderr)
+            return 2
     out = args.out or sandbox_dir() / "generated"
     manifest = generate(out, args.batch, args.customers, args.orders, args.items,
                         args.seed, args.orphans, args.invalid)

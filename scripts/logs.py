@@ -2,8 +2,10 @@
 
 The log holds the runner's own lines (one per invocation, and each failed
 attempt with its reason), the function's structured JSON lines and its EMF
-metric records. By default only the runner's lines are shown; ``--verbose``
-adds the function's records (compacted) and tracebacks.
+metric records. By default only the runner's lines are shown, but not those of
+events no handler matches (such as the pipeline's own report and payload
+objects): they invoked nothing. ``--verbose`` adds those, the function's records
+(compacted) and tracebacks.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Iterator, TextIO
 from scripts import sandbox
 
 _RUNNER_LINE = re.compile(r"^\d{4}-\d\d-\d\d (\d\d:\d\d:\d\d),\d+ (\w+) event_runner (.*)$")
+# The runner's line for an event that invoked no handler (event_runner.handle_message).
+_SKIPPED = re.compile(r": skipped, no handler matches \S+$")
 _CONTEXT_KEYS = ("batch_id", "file_kind", "object_key", "rows_read", "rows_rejected", "writes",
                  "duration_ms", "revision", "messages", "problem_count", "report_key")
 
@@ -28,6 +32,8 @@ def format_line(line: str, verbose: bool = False) -> str | None:
     match = _RUNNER_LINE.match(line)
     if match:
         clock, level, message = match.groups()
+        if not verbose and _SKIPPED.search(message):
+            return None
         return f"{clock}  {'ERROR ' if level == 'ERROR' else ''}{message}"
     if not verbose or not line.strip():
         return None
@@ -59,7 +65,8 @@ def follow(stream: TextIO, poll: float = 0.5) -> Iterator[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--verbose", action="store_true", help="also the function's own records")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also skipped events, the function's own records and tracebacks")
     parser.add_argument("--no-follow", action="store_true", help="print what is there and stop")
     args = parser.parse_args(argv)
     path = Path(sandbox.sandbox_dir()) / "runner.log"

@@ -6,27 +6,52 @@ delivery: on success it leaves the dead-letter queue; if it fails again, its
 retries run and a fresh record with the new error replaces it. Messages that are
 not event records (customer messages a consumer failed on, redriven from the
 output queue) are left in place and counted.
+
+It prints what `make logs` prints, through the same formatter: one line per
+replayed event, then a summary. The full records (the function's JSON lines,
+each failed attempt with its traceback) go to the runner's log, where
+`make logs VERBOSE=1` shows them; ``--verbose`` shows them here too.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import unquote_plus
 
 from chalicelib import aws
 from scripts import sandbox
-from scripts.event_runner import EventRunner, build_runner
+from scripts.event_runner import EventRunner, build_runner, plural
+from scripts.logs import format_line
 
 # Long enough that nothing taken in this run is handed out again before it ends.
 _SNAPSHOT_VISIBILITY = 900
+# The runner's log line format (event_runner.main), so that scripts.logs reads replays too.
+_RUNNER_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+@dataclass
+class Pending:
+    """A dead-lettered event, as a dry run lists it."""
+
+    key: str
+    error: str
+    failed_at: str
 
 
 @dataclass
 class ReplayResult:
     replayed: list[str] = field(default_factory=list)
     failed_again: list[str] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
     left_in_place: int = 0
 
 
@@ -41,16 +66,24 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False) -> Rep
             break
         snapshot.extend(messages)
     for message in snapshot:
-        event = _event_of(message["Body"])
-        if event is None or dry_run:
-            if event is None:
+        record = _record_of(message["Body"])
+        if record is None or dry_run:
+            if record is None:
                 result.left_in_place += 1
             else:
-                result.replayed.extend(_keys(event))
+                error = (record.get("responsePayload") or {}).get("errorMessage", "")
+                result.pending.extend(Pending(key, error, record.get("timestamp", ""))
+                                      for key in _keys(record["requestPayload"]))
             sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
                                           VisibilityTimeout=0)
             continue
-        invocations = runner.handle_message(json.dumps(event))
+        invocations = runner.handle_message(json.dumps(record["requestPayload"]))
+        if not invocations:
+            # No handler of the app takes this event any more: keep it for a person to look at.
+            result.unmatched.extend(_keys(record["requestPayload"]))
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                          VisibilityTimeout=0)
+            continue
         for invocation in invocations:
             (result.replayed if invocation.ok else result.failed_again).append(invocation.key)
         # Succeeded, or failed again and was dead-lettered anew: either way this record is done.
@@ -58,41 +91,184 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False) -> Rep
     return result
 
 
-def _event_of(body: str) -> dict | None:
+def _record_of(body: str) -> dict | None:
+    """The on-failure destination record in ``body``, or None if it holds no S3 event."""
     try:
         record = json.loads(body)
     except json.JSONDecodeError:
         return None
     payload = record.get("requestPayload") if isinstance(record, dict) else None
     if isinstance(payload, dict) and payload.get("Records"):
-        return payload
+        return record
     return None
 
 
 def _keys(event: dict) -> list[str]:
-    return [r["s3"]["object"]["key"] for r in event["Records"]]
+    # Keys in S3 events are URL-encoded (a folder's "/" may arrive as %2F): show them decoded.
+    return [unquote_plus(r["s3"]["object"]["key"]) for r in event["Records"]]
+
+
+class _Formatted(io.TextIOBase):
+    """Runner log lines written here reach the terminal as `make logs` shows them."""
+
+    def __init__(self, terminal: TextIO, verbose: bool) -> None:
+        self._terminal = terminal
+        self._verbose = verbose
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            shown = format_line(line, self._verbose)
+            if shown is not None:
+                self._terminal.write(shown + "\n")
+        self._terminal.flush()
+        return len(text)
+
+
+class _FunctionOutput(io.TextIOBase):
+    """The handler's stdout while it is replayed.
+
+    Its JSON records (Powertools logs, EMF metrics) go to the runner's log, and
+    to the terminal only when verbose, compacted. Anything else (a print() or a
+    debugger's prompt while someone debugs a handler) reaches the terminal as it is.
+    """
+
+    def __init__(self, log: TextIO, terminal: TextIO, verbose: bool) -> None:
+        self._log = log
+        self._terminal = terminal
+        self._verbose = verbose
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial and not self._partial.startswith("{"):
+            self._terminal.write(self._partial)  # a prompt waits for input: show it now
+            self._partial = ""
+        self._log.flush()
+        self._terminal.flush()
+
+    def finish(self) -> None:
+        if self._partial:
+            self._line(self._partial)
+            self._partial = ""
+        self.flush()
+
+    def _line(self, line: str) -> None:
+        self._log.write(line + "\n")
+        if _is_record(line):
+            shown = format_line(line, verbose=True) if self._verbose else None
+            if shown is not None:
+                self._terminal.write(shown + "\n")
+        else:
+            self._terminal.write(line + "\n")
+
+
+def _is_record(line: str) -> bool:
+    """Whether ``line`` is one of the function's JSON records (not, say, a dict a debugger printed)."""
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+class _OneLinePerEvent(logging.Filter):
+    """Leaves out the runner's line for each failed attempt: the final line says what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "attempt", None) is None
+
+
+@contextlib.contextmanager
+def _replay_output(log_path: Path, terminal: TextIO, verbose: bool):
+    """For the length of the replay: the runner's records and the handler's output,
+    whole to ``log_path`` and as `make logs` shows them to ``terminal``."""
+    runner_logger = logging.getLogger("event_runner")
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log:
+        to_log = logging.StreamHandler(log)
+        to_terminal = logging.StreamHandler(_Formatted(terminal, verbose))
+        for handler in (to_log, to_terminal):
+            handler.setFormatter(logging.Formatter(_RUNNER_FORMAT))
+            runner_logger.addHandler(handler)
+        if not verbose:
+            to_terminal.addFilter(_OneLinePerEvent())
+        level, propagate = runner_logger.level, runner_logger.propagate
+        runner_logger.setLevel(logging.INFO)
+        runner_logger.propagate = False
+        function_output = _FunctionOutput(log, terminal, verbose)
+        try:
+            with contextlib.redirect_stdout(function_output):
+                yield
+        finally:
+            function_output.finish()
+            for handler in (to_log, to_terminal):
+                runner_logger.removeHandler(handler)
+            runner_logger.setLevel(level)
+            runner_logger.propagate = propagate
+
+
+def summary(result: ReplayResult, dry_run: bool, log_path: Path) -> list[str]:
+    """What a person reads at the end of `make replay`, one sentence a line."""
+    lines = []
+    count = len(result.pending) if dry_run else len(result.replayed) + len(result.failed_again)
+    if count == 0 and not result.unmatched:
+        lines.append("Nothing to replay: the dead-letter queue holds no event records.")
+    elif dry_run:
+        lines.append(f"Would replay {plural(count, 'event')} (`make replay` sends "
+                     f"{'it' if count == 1 else 'them'} back through the handler):")
+        lines.extend(f"  {p.key}  failed {_when(p.failed_at)}: {p.error or 'no error recorded'}"
+                     for p in result.pending)
+    elif not result.failed_again:
+        lines.append(f"Replayed {plural(count, 'event')}: "
+                     f"{'it' if count == 1 else 'all'} went through and left the dead-letter queue.")
+    else:
+        failed = len(result.failed_again)
+        lines.append(f"Replayed {plural(count, 'event')}: {len(result.replayed)} went through, "
+                     f"{failed} failed again and {'is' if failed == 1 else 'are'} back in the "
+                     f"dead-letter queue: {', '.join(result.failed_again)}.")
+        lines.append(f"The {'error is' if failed == 1 else 'errors are'} in {log_path}, with the "
+                     f"traceback (`make logs VERBOSE=1`); fix the cause and run `make replay` again.")
+    if result.unmatched:
+        lines.append(f"Left {plural(len(result.unmatched), 'event')} that no handler of the app "
+                     f"matches any more in the dead-letter queue: {', '.join(result.unmatched)}.")
+    if result.left_in_place:
+        lines.append(f"Left {plural(result.left_in_place, 'message')} that "
+                     f"{'is not an event record' if result.left_in_place == 1 else 'are not event records'}"
+                     f" (customer messages a consumer could not handle) in the dead-letter queue.")
+    return lines
+
+
+def _when(timestamp: str) -> str:
+    # Lambda writes ISO 8601 in UTC (2026-11-24T20:40:36.123Z); the sandbox's runner too.
+    if len(timestamp) >= 19 and timestamp[10] == "T":
+        return f"at {timestamp[:10]} {timestamp[11:19]} UTC"
+    return f"at {timestamp}" if timestamp else "at an unknown time"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
     parser.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    parser.add_argument("--verbose", action="store_true", default=bool(os.environ.get("VERBOSE")),
+                        help="also each failed attempt with its traceback and the function's "
+                             "records (VERBOSE=1 does the same)")
     args = parser.parse_args(argv)
     state = sandbox.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)
     runner = build_runner(args.stage, max_attempts=3, retry_delay=1.0)
-    result = replay(runner, aws.client("sqs"), state.dead_letter_queue_url, args.dry_run)
-    verb = "Would replay" if args.dry_run else "Replayed"
-    print(f"{verb} {len(result.replayed)} event(s)" + (f": {', '.join(result.replayed)}" if result.replayed else "."))
-    if result.failed_again:
-        print(f"Failed again and dead-lettered anew: {len(result.failed_again)}: "
-              f"{', '.join(result.failed_again)}. See {sandbox.sandbox_dir() / 'runner.log'} "
-              f"or run `make local-run` to debug.")
-    if result.left_in_place:
-        print(f"Left {result.left_in_place} message(s) that are not event records "
-              f"(customer messages a consumer could not handle) in the dead-letter queue.")
+    log_path = sandbox.sandbox_dir() / "runner.log"
+    terminal = sys.stdout
+    with _replay_output(log_path, terminal, args.verbose):
+        result = replay(runner, aws.client("sqs"), state.dead_letter_queue_url, args.dry_run)
+    for line in summary(result, args.dry_run, log_path):
+        print(line)
     return 1 if result.failed_again else 0
 
 

@@ -1,6 +1,6 @@
 """The local sandbox: start, provision, inspect and stop it.
 
-    python -m scripts.sandbox up|down|status|env|run
+    python -m scripts.sandbox up|down|status|env|run|deliver|api
 
 ``SANDBOX`` picks the emulator:
 
@@ -16,7 +16,8 @@
 
 Where S3 events go is explicit (``deliver``): to the local runner, or, in
 LocalStack, to the deployed function. State (pids, logs, the resolved queue
-URLs) lives in ``SANDBOX_DIR`` (.sandbox/).
+URLs) lives in ``SANDBOX_DIR`` (.sandbox/). ``api`` serves the app's HTTP
+routes with ``chalice local`` against the running sandbox.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -448,6 +450,64 @@ def down(quiet: bool = False) -> None:
     say(f"Sandbox stopped; port {state.port} is free.")
 
 
+@dataclass(frozen=True)
+class Resource:
+    """A bucket, table or queue the stage needs on the emulator."""
+
+    kind: str   # "bucket", "table" or "queue"
+    label: str  # how `make local-status` names it
+    name: str
+
+
+def stage_resources(settings: Settings) -> list[Resource]:
+    """Every bucket, table and queue the stage needs: what `make local-status` checks."""
+    from scripts.event_runner import events_queue_name
+    resources = [Resource("bucket", "bucket", settings.ingest_bucket),
+                 Resource("bucket", "results bucket", settings.results_bucket)]
+    resources.append(Resource("table", "table", settings.table_name))
+    resources += [Resource("queue", label, name) for label, name in (
+        ("events queue", events_queue_name(settings)),
+        ("output queue", settings.output_queue_name),
+        ("dead-letter queue", settings.dead_letter_queue_name))]
+    # One row per resource, even where two settings name the same one.
+    unique = {}
+    for resource in resources:
+        unique.setdefault((resource.kind, resource.name), resource)
+    return list(unique.values())
+
+
+# What each service answers for a resource that does not exist.
+_NOT_FOUND = {"404", "NoSuchBucket", "NotFound", "ResourceNotFoundException",
+              "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def describe_resource(resource: Resource, s3, dynamodb, sqs) -> str | None:
+    """The resource as status shows it, or None when it is missing on the emulator."""
+    from botocore.exceptions import ClientError
+    try:
+        if resource.kind == "bucket":
+            s3.head_bucket(Bucket=resource.name)
+            return f"s3://{resource.name}"
+        if resource.kind == "table":
+            dynamodb.describe_table(TableName=resource.name)
+            return resource.name
+        url = sqs.get_queue_url(QueueName=resource.name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return (f"{attrs['ApproximateNumberOfMessages']} waiting, "
+                f"{attrs['ApproximateNumberOfMessagesNotVisible']} in flight  {url}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
+            return None
+        raise
+
+
+def aligned(rows: list[tuple[str, str]]) -> list[str]:
+    """``label:  value`` lines, the values in one column."""
+    width = max(len(label) for label, _ in rows) + 3  # the colon, then two spaces at least
+    return [f"{label + ':':<{width}}{value}".rstrip() for label, value in rows]
+
+
 def status() -> int:
     state = load_state()
     if state is None:
@@ -458,26 +518,31 @@ def status() -> int:
     managed = {"embedded": f"pid {state.emulator_pid}; log {sandbox_dir() / 'emulator.log'}",
                "localstack": "docker compose; logs: docker compose -p order-pipeline-sandbox logs",
                "external": "started elsewhere; not stopped by make local-down"}[state.mode]
-    print(f"mode:        {state.mode} (stage {state.stage}), started {state.started_at}")
-    print(f"emulator:    {'running' if emulator else 'NOT RUNNING'} at {state.endpoint} ({managed})")
+    rows = [("mode", f"{state.mode} (stage {state.stage}), started {state.started_at}"),
+            ("emulator", f"{'running' if emulator else 'NOT RUNNING'} at {state.endpoint} ({managed})")]
     if state.delivery == TO_RUNNER:
-        print(f"S3 events:   to the local runner, {'running' if runner else 'NOT RUNNING'} "
-              f"(pid {state.runner_pid}; log {sandbox_dir() / 'runner.log'})")
+        rows.append(("S3 events", f"to the local runner, {'running' if runner else 'NOT RUNNING'} "
+                                  f"(pid {state.runner_pid}; log {sandbox_dir() / 'runner.log'})"))
     else:
-        print(f"S3 events:   to the function deployed in LocalStack "
-              f"(make local-deliver TO=runner for the local runner)")
+        rows.append(("S3 events", "to the function deployed in LocalStack "
+                                  "(make local-deliver TO=runner for the local runner)"))
+    missing = []
+    resources = stage_resources(Settings.for_stage(state.stage))
     if emulator:
         os.environ.update(state.client_env)
-        sqs = aws.client("sqs")
-        for label, url in (("events", state.events_queue_url),
-                           ("output", state.output_queue_url),
-                           ("dead-letter", state.dead_letter_queue_url)):
-            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            print(f"{label + ' queue:':<13}{attrs['ApproximateNumberOfMessages']} waiting, "
-                  f"{attrs['ApproximateNumberOfMessagesNotVisible']} in flight  {url}")
-    print(f"bucket:      s3://{state.ingest_bucket}   table: {state.table_name}")
-    return 0 if emulator and (runner or state.delivery == TO_FUNCTION) else 1
+        clients = (aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
+        for resource in resources:
+            shown = describe_resource(resource, *clients)
+            if shown is None:
+                missing.append(resource)
+            rows.append((resource.label, shown or f"MISSING  {resource.name}"))
+    else:
+        rows += [(r.label, f"{r.name} (not checked: the emulator is not running)") for r in resources]
+    for line in aligned(rows):
+        print(line)
+    for resource in missing:
+        print(f"missing: {resource.kind} {resource.name} — run `make local-up` to put it back")
+    return 0 if emulator and not missing and (runner or state.delivery == TO_FUNCTION) else 1
 
 
 def require_running() -> State | None:
@@ -523,12 +588,115 @@ def run_foreground(stage: str) -> int:
     return event_runner.main(["--stage", stage])
 
 
+def api_sources(project_dir: Path = PROJECT_DIR) -> dict[Path, int]:
+    """Modification times of the files whose change restarts `chalice local`: the
+    app's code and its stage settings, nothing else.
+
+    Chalice's own reloader watches every file under the project: .venv, .git,
+    __pycache__ and the sandbox's logs and state in .sandbox/ included. The
+    runner's and the emulator's log lines alone restarted it about once a
+    second, and each restart dropped the requests it was serving.
+    """
+    paths = [project_dir / "app.py", project_dir / ".chalice" / "config.json",
+             *sorted((project_dir / "chalicelib").rglob("*.py"))]
+    mtimes = {}
+    for path in paths:
+        try:
+            mtimes[path] = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            pass  # deleted: its absence is a change too
+    return mtimes
+
+
+def supervise(command: list[str], env: Mapping[str, str], sources: Callable[[], dict[Path, int]],
+              name: str, poll: float = 1.0, out: Callable[[str], None] = print,
+              stop: threading.Event | None = None, cwd: Path = PROJECT_DIR) -> int:
+    """Run ``command`` and start it anew each time ``sources()`` changes.
+
+    Returns the command's exit code if it ends by itself before any change
+    (a port already taken, an app that does not import); after a change it
+    waits for the next one instead, as the developer is in the middle of an edit.
+    """
+    stop = stop or threading.Event()
+    seen = sources()
+    process = subprocess.Popen(command, cwd=cwd, env=dict(env))
+    reloaded = told_exit = False
+    try:
+        while not stop.wait(poll):
+            now = sources()
+            if now != seen:
+                changed = sorted(p for p in now.keys() | seen.keys() if now.get(p) != seen.get(p))
+                seen = now
+                more = len(changed) - 1
+                others = f" and {more} other file{'s' if more > 1 else ''}" if more else ""
+                out(f"{_relative(changed[0], cwd)}{others} changed: restarting {name}.")
+                _end(process)
+                process = subprocess.Popen(command, cwd=cwd, env=dict(env))
+                reloaded, told_exit = True, False
+                continue
+            code = process.poll()
+            if code is not None:
+                if not reloaded:
+                    return code
+                if not told_exit:
+                    out(f"{name} exited with code {code}; it starts again at the next change "
+                        f"(Ctrl-C to stop).")
+                    told_exit = True
+    finally:
+        _end(process)
+    return 0
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def _end(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve_api(host: str, port: int) -> int:
+    """`make local-api`: `chalice local` against the running sandbox, restarted on code changes."""
+    state = require_running()
+    if state is None:
+        return 1
+    if host == HOST and port_in_use(port):
+        raise SandboxError(f"port {port} on {host} is already in use (see it with: ss -ltnp "
+                           f"'sport = :{port}'): stop that program, or choose another port: "
+                           f"make local-api API_PORT={port + 1}")
+    chalice = Path(sys.executable).parent / "chalice"
+    # Its own reloader is off (see api_sources); this process restarts it instead.
+    command = [str(chalice) if chalice.exists() else "chalice", "local", "--no-autoreload",
+               "--stage", state.stage, "--host", host, "--port", str(port)]
+    print(f"chalice local on http://{host}:{port}, against the {state.mode} sandbox at "
+          f"{state.endpoint}; it restarts when app.py, chalicelib/ or .chalice/config.json "
+          f"change (Ctrl-C to stop).", flush=True)
+    # `kill <pid>` of this process stops chalice local too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        return supervise(command, {**os.environ, **state.env_lines()}, api_sources,
+                         "chalice local")
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Manage the local sandbox.")
-    parser.add_argument("command", choices=("up", "down", "status", "env", "run", "deliver"))
+    parser.add_argument("command", choices=("up", "down", "status", "env", "run", "deliver", "api"))
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
     parser.add_argument("--to", choices=(TO_RUNNER, TO_FUNCTION),
                         help="deliver: where the bucket's S3 events go")
+    parser.add_argument("--host", default=HOST, help="api: the address chalice local listens on")
+    parser.add_argument("--port", type=int, default=8000, help="api: its port")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -543,6 +711,8 @@ def main(argv: list[str] | None = None) -> int:
             return status()
         if args.command == "env":
             return print_env()
+        if args.command == "api":
+            return serve_api(args.host, args.port)
         if args.command == "deliver":
             if not args.to:
                 parser.error("deliver needs --to runner or --to function")

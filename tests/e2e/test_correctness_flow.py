@@ -1,6 +1,7 @@
 """Key cases over HTTP as a user drives them: re-uploads, rejects, folders, misnamed files, status, replay."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -65,16 +66,22 @@ def test_make_replay_recovers_events_that_failed_while_the_table_was_gone(runnin
     for kind in KINDS:
         upload(running_sandbox, tmp_path, f"{kind}_lost.csv", sample_bytes(kind))
     deadline = time.monotonic() + 60
-    while "dead-letter queue:3 waiting" not in make(running_sandbox, "local-status").stdout:
+    while not re.search(r"^dead-letter queue:\s+3 waiting",
+                        make(running_sandbox, "local-status", check=False).stdout, re.M):
         assert time.monotonic() < deadline, "the failed events did not reach the dead-letter queue"
         time.sleep(0.5)
+
+    missing = make(running_sandbox, "status", "BATCH=incoming/lost", check=False)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "run `make local-up` to put back what is missing" in missing.stderr
 
     make(running_sandbox, "local-up")  # provisions again: the table is back
     replayed = make(running_sandbox, "replay").stdout
 
-    assert "Replayed 3 event(s)" in replayed
+    assert "Replayed 3 events: all went through" in replayed
     assert_sample_messages(running_sandbox.receive(3), "lost")
-    assert "dead-letter queue:0 waiting" in make(running_sandbox, "local-status").stdout
+    assert re.search(r"^dead-letter queue:\s+0 waiting", make(running_sandbox, "local-status").stdout,
+                     re.M)
 
 
 def test_two_partners_folders_with_one_batch_id_publish_two_batches(running_sandbox, tmp_path):

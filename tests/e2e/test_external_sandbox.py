@@ -3,6 +3,7 @@ starts) is provisioned and served by the runner; `local-down` stops only the run
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -72,7 +73,7 @@ def test_status_says_the_emulator_is_not_ours(external_sandbox):
     sandbox, _ = external_sandbox
     output = sandbox.sandbox("status").stdout
 
-    assert "mode:        external" in output
+    assert re.search(r"^mode:\s+external", output, re.M)
     assert "not stopped by make local-down" in output
     assert "to the local runner, running" in output
 

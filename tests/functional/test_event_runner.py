@@ -68,6 +68,26 @@ def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, r
     assert sandbox.receive_all() == []  # errors never go to the output queue
 
 
+def test_the_line_per_invocation_counts_in_words(sandbox, runner, caplog):
+    drain(runner)
+    bucket = sandbox.settings.ingest_bucket
+    sandbox.s3.put_object(Bucket=bucket, Key="partner-a/customers_one.csv",
+                          Body=b"customer_id,customer_name\n1,John Doe\n")
+    sandbox.s3.put_object(Bucket=bucket, Key="partner-a/orders_one.csv",
+                          Body=b"order_id,customer_id,amount\n1001,1,250.00\n")
+    sandbox.s3.put_object(Bucket=bucket, Key="partner-a/items_one.csv",
+                          Body=b"item_id,order_id\n501,1001\n502,1001\n")
+
+    with caplog.at_level("INFO", logger="event_runner"):
+        drain(runner)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "event_runner"]
+    assert any(line.startswith("partner-a/customers_one.csv -> on_csv_uploaded: accepted, 1 row of batch one,")
+               for line in lines), lines
+    assert any(line.startswith("partner-a/items_one.csv -> on_csv_uploaded: accepted, 2 rows of batch one, "
+                               "published revision 1 (1 message) in ") for line in lines), lines
+
+
 def _bodies(sandbox, url):
     return [m["Body"] for m in sandbox.sqs.receive_message(
         QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
