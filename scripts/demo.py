@@ -1,20 +1,31 @@
 """`make demo`: the sample batch through the whole flow, as a user would drive it.
 
 Starts the embedded sandbox if it is not running, uploads the three sample files
-with the real ``awslocal`` CLI, waits for the customer messages on the output
-queue, prints them, and stops what it started.
+with the real ``awslocal`` CLI into a folder of its own
+(``demo-<time>-<random>/``), waits for that batch's customer messages on the
+output queue, prints them, and stops what it started.
+
+A batch is the three files of one folder with one batch id, and each message
+names both (``folder``, ``batch_id``), so the demo picks out its own messages
+among any others. It only looks at the queue, through the read-only
+``/_aws/sqs/messages`` endpoint, and never receives: a receive counts toward
+the redrive policy's maxReceiveCount, and receiving other batches' messages,
+even to hand them back, would dead-letter them before their consumers read
+them. Its own messages stay on the queue too, for whoever consumes it.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from botocore.exceptions import ClientError
 
 from chalicelib import aws
 from chalicelib.config import PROJECT_DIR
@@ -24,6 +35,7 @@ from chalicelib.payloads import read_body
 from chalicelib.parsing import decode_lines
 from scripts import sandbox
 from scripts.logs import format_line
+from scripts.tail import peek
 
 SAMPLE_BATCH = "20230828"
 KINDS = ("customers", "orders", "items")
@@ -38,12 +50,16 @@ def awslocal_command() -> str:
     return str(local) if local.exists() else (shutil.which("awslocal") or "awslocal")
 
 
-def upload(files: list[Path], bucket: str, env: dict[str, str]) -> None:
+def demo_folder() -> str:
+    """A folder no other run uses: the demo's batch is (this folder, the sample batch id)."""
+    return f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def upload(files: list[Path], bucket: str, folder: str, env: dict[str, str]) -> None:
     for path in files:
-        command = [awslocal_command(), "s3", "cp", str(path), f"s3://{bucket}/incoming/{path.name}",
-                   "--only-show-errors"]
-        print(f"  $ awslocal s3 cp {path.relative_to(path.parent.parent)} "
-              f"s3://{bucket}/incoming/{path.name}")
+        target = f"s3://{bucket}/{folder}/{path.name}"
+        command = [awslocal_command(), "s3", "cp", str(path), target, "--only-show-errors"]
+        print(f"  $ awslocal s3 cp {path.relative_to(path.parent.parent)} {target}")
         result = subprocess.run(command, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise DemoError(f"awslocal failed to upload {path.name}: {result.stderr.strip()}")
@@ -70,27 +86,50 @@ class RunnerLog:
                     print(f"  {shown}", flush=True)
 
 
-def collect_messages(sqs, queue_url: str, batch_id: str, expected: int,
+def own_body(message: dict, folder: str, batch_id: str, s3) -> dict | None:
+    """The message's body if it belongs to batch ``batch_id`` of ``folder``, else None."""
+    attributes = message.get("MessageAttributes") or {}
+    for name, wanted in (("batch_id", batch_id), ("folder", folder)):
+        # SQS takes no empty attribute value: an absent one (the top of the bucket) says nothing.
+        value = (attributes.get(name) or {}).get("StringValue")
+        if value and value != wanted:
+            return None  # decided without fetching an offloaded body from S3
+    try:
+        body = from_json(read_body(message["Body"], s3))
+    except (ValueError, ClientError):
+        return None  # not a customer message: a shared queue may hold anything
+    if not isinstance(body, dict) or body.get("folder") != folder or body.get("batch_id") != batch_id:
+        return None
+    return body
+
+
+def collect_messages(endpoint: str, queue_url: str, folder: str, batch_id: str, expected: int,
                      timeout: float, log: RunnerLog) -> tuple[list[dict], float | None]:
-    """Receive (and delete) this batch's messages; leave any other message on the queue."""
+    """This batch's messages, looked at without receiving any message of the queue."""
+    s3 = aws.client("s3")
     started = time.monotonic()
     first_at = None
     found: dict[str, dict] = {}
+    looked_at: set[str] = set()  # message ids already judged: a body is read once
+    reported = 0
     while len(found) < expected and time.monotonic() - started < timeout:
         log.show_new_lines()
-        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1, VisibilityTimeout=30)
-        for message in response.get("Messages", []):
-            body = from_json(read_body(message["Body"], aws.client("s3")))
-            if body.get("batch_id") != batch_id:
-                sqs.change_message_visibility(QueueUrl=queue_url, VisibilityTimeout=0,
-                                              ReceiptHandle=message["ReceiptHandle"])
+        for message in peek(endpoint, queue_url):
+            if message["MessageId"] in looked_at:
+                continue
+            looked_at.add(message["MessageId"])
+            body = own_body(message, folder, batch_id, s3)
+            if body is None:
                 continue
             first_at = first_at or time.monotonic() - started
-            found[body["id"]] = body
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        if found:
-            print(f"  ... {len(found)} of {expected} messages received", flush=True)
+            known = found.get(body["id"])
+            if known is None or body.get("revision", 0) > known.get("revision", 0):
+                found[body["id"]] = body
+        if len(found) != reported:
+            reported = len(found)
+            print(f"  ... {reported} of {expected} messages on the queue", flush=True)
+        if len(found) < expected:
+            time.sleep(0.5)
     log.show_new_lines()
     return list(found.values()), first_at
 
@@ -130,37 +169,37 @@ def run(timeout: float, keep: bool) -> int:
     try:
         os.environ.update(state.client_env)
         env = {**os.environ, **state.client_env}
-        sqs = aws.client("sqs")
-        batch_id = SAMPLE_BATCH if started_here else f"{SAMPLE_BATCH}-{time.strftime('%H%M%S')}"
+        # Before uploading anything: without the peek endpoint the demo cannot see its
+        # messages without receiving every message of the queue, and it will not.
+        peek(state.endpoint, state.output_queue_url)
+        folder = demo_folder()
         files = [data_dir / f"{kind}_{SAMPLE_BATCH}.csv" for kind in KINDS]
-        with tempfile.TemporaryDirectory() as tmp:
-            if batch_id != SAMPLE_BATCH:
-                # The sandbox already ran; a new batch id keeps this run's messages apart.
-                print(f"The sandbox was already running: uploading the samples as batch {batch_id}.")
-                staged = Path(tmp) / "data"
-                staged.mkdir()
-                for path in files:
-                    target = staged / path.name.replace(SAMPLE_BATCH, batch_id)
-                    target.write_bytes(path.read_bytes())
-                files = sorted(staged.iterdir())
-            log = RunnerLog(sandbox.sandbox_dir() / "runner.log")
-            print(f"\nUploading batch {batch_id} ({len(files)} files) with awslocal:")
-            upload(files, state.ingest_bucket, env)
+        log = RunnerLog(sandbox.sandbox_dir() / "runner.log")
+        print(f"\nUploading the sample batch {SAMPLE_BATCH} ({len(files)} files) into a folder of "
+              f"its own, {folder}/, with awslocal:")
+        upload(files, state.ingest_bucket, folder, env)
         expected = customer_count(data_dir / f"customers_{SAMPLE_BATCH}.csv")
-        print(f"\nThe event runner invokes the handler for each file; waiting for {expected} "
-              f"customer messages on {state.output_queue_url}:")
-        messages, first_at = collect_messages(sqs, state.output_queue_url, batch_id, expected,
-                                              timeout, log)
+        print(f"\nThe event runner invokes the handler for each file; waiting for the {expected} "
+              f"customer messages of {folder}/ batch {SAMPLE_BATCH} on {state.output_queue_url} "
+              f"(looked at, not received: other batches' messages are left alone):")
+        messages, first_at = collect_messages(state.endpoint, state.output_queue_url, folder,
+                                              SAMPLE_BATCH, expected, timeout, log)
         if len(messages) < expected:
             raise DemoError(
-                f"only {len(messages)} of {expected} messages arrived within {timeout:.0f}s. "
-                f"Look at the event runner's log: {sandbox.sandbox_dir() / 'runner.log'} "
-                f"(and `make local-status` for the dead-letter queue)")
+                f"only {len(messages)} of {expected} messages of {folder}/ batch {SAMPLE_BATCH} "
+                f"were on the queue within {timeout:.0f}s. Look at the event runner's log: "
+                f"{sandbox.sandbox_dir() / 'runner.log'} (and `make local-status` for the "
+                f"dead-letter queue); a consumer of the queue may also have taken them already")
         print_messages(messages)
-        rows = sum(customer_count(p) for p in (data_dir / f"{k}_{SAMPLE_BATCH}.csv" for k in KINDS))
+        rows = sum(customer_count(p) for p in files)
         print(f"\nSummary: {len(files)} files, {rows} rows, {len(messages)} messages; "
               f"first message {first_at:.2f}s after the uploads; "
               f"total {time.monotonic() - started:.1f}s.")
+        # An emulator the demo started and stops takes its queues with it; otherwise
+        # the messages are the queue's consumers' now.
+        if not (started_here and not keep and state.mode in ("embedded", "localstack")):
+            print(f"The {len(messages)} messages stay on the queue for its consumers; "
+                  f"`make tail` shows them.")
         return 0
     finally:
         if started_here and not keep:

@@ -40,8 +40,9 @@ def queue_messages(queue_url: str) -> list[dict] | None:
                 "Body": m.body,
                 "Attributes": {"SentTimestamp": str(m.sent_timestamp or ""),
                                "ApproximateReceiveCount": str(m.approximate_receive_count)},
-                "MessageAttributes": {k: {"DataType": v.get("data_type", "String"),
-                                          "StringValue": v.get("string_value", "")}
+                # moto keeps attributes as the API sends them (StringValue, DataType).
+                "MessageAttributes": {k: {"DataType": v.get("DataType", "String"),
+                                          "StringValue": v.get("StringValue", "")}
                                       for k, v in m.message_attributes.items()},
             } for m in messages]
     return None
