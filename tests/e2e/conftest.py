@@ -1,6 +1,7 @@
 """End-to-end tier: the sandbox as a user starts it, on a port and folder the test owns."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -81,6 +82,24 @@ class RunningSandbox:
     def pids(self) -> tuple[int, int]:
         state = json.loads((self.directory / "state.json").read_text())
         return state["emulator_pid"], state["runner_pid"]
+
+
+@contextlib.contextmanager
+def plain_moto_server(log_dir: Path):
+    """A bare ``moto_server`` (no peek endpoint), as someone would start one by hand; yields its port."""
+    port = free_port()
+    with open(log_dir / "moto.log", "wb") as log:
+        process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while not port_open(port):
+                assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def run(command: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 
 import pytest
 
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages
-from tests.e2e.conftest import VENV_BIN, RunningSandbox, free_port, pid_running, port_open
+from tests.e2e.conftest import RunningSandbox, free_port, pid_running, plain_moto_server, port_open
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def external_emulator(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not port_open(port):
-        assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-        time.sleep(0.1)
-    try:
+    with plain_moto_server(tmp_path_factory.mktemp("moto")) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ are, unread.
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 
@@ -20,7 +18,7 @@ import boto3
 import pytest
 
 from tests.conftest import DATA_DIR, SAMPLE_BATCH
-from tests.e2e.conftest import VENV_BIN, RunningSandbox, free_port, port_open, run
+from tests.e2e.conftest import RunningSandbox, free_port, plain_moto_server, run
 
 pytestmark = pytest.mark.e2e
 
@@ -139,26 +137,16 @@ def test_make_upload_follows_its_batch_without_receiving(running_sandbox, other_
 
 @pytest.fixture(scope="module")
 def sandbox_without_peek(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    sandbox = RunningSandbox(tmp_path_factory.mktemp("external"), free_port())
-    sandbox.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-                            AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
-    try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
-        sandbox.sandbox("up")
-        sandbox.load_env()
-        yield sandbox
-    finally:
-        sandbox.sandbox("down", check=False)
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with plain_moto_server(tmp_path_factory.mktemp("moto")) as port:
+        sandbox = RunningSandbox(tmp_path_factory.mktemp("external"), free_port())
+        sandbox.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+                                AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+        try:
+            sandbox.sandbox("up")
+            sandbox.load_env()
+            yield sandbox
+        finally:
+            sandbox.sandbox("down", check=False)
 
 
 def never_received(env: dict[str, str]) -> bool:

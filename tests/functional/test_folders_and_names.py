@@ -135,7 +135,7 @@ def test_a_folder_marker_is_ignored_without_a_report(sandbox):
 def test_the_pipeline_writes_nothing_into_the_ingest_bucket(sandbox):
     upload_batch(sandbox, "p/")
     sandbox.upload("p/readme.txt", b"x")
-    sandbox.upload(f"p/orders_bad.csv", b"order_id\n1\n")
+    sandbox.upload("p/orders_bad.csv", b"order_id\n1\n")
 
     listed = sandbox.s3.list_objects_v2(Bucket=sandbox.settings.ingest_bucket)["Contents"]
 
