@@ -40,6 +40,22 @@ class RunningSandbox:
             self.base_env.pop(name, None)
         self.env: dict[str, str] = {}
 
+    def use_external(self, port: int) -> "RunningSandbox":
+        """SANDBOX=external against an emulator someone else runs on ``port``."""
+        self.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+                             AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+        return self
+
+    @contextlib.contextmanager
+    def started(self):
+        """`make local-up`, the shell's `local-env`, and `make local-down` at the end; yields up's output."""
+        up = self.sandbox("up")
+        try:
+            self.load_env()
+            yield up.stdout
+        finally:
+            self.sandbox("down", check=False)
+
     def sandbox(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run([sys.executable, "-m", "scripts.sandbox", *args], self.base_env, check=check)
 
@@ -125,11 +141,9 @@ def pid_running(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def running_sandbox(tmp_path_factory):
     sandbox = RunningSandbox(tmp_path_factory.mktemp("sandbox"), free_port())
-    sandbox.sandbox("up")
     try:
-        sandbox.load_env()
-        yield sandbox
+        with sandbox.started():
+            yield sandbox
     finally:
-        sandbox.sandbox("down", check=False)
         if (sandbox.directory / "runner.log").exists():
             print((sandbox.directory / "runner.log").read_text()[-5000:])

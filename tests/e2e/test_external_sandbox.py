@@ -24,15 +24,8 @@ def external_emulator(tmp_path_factory):
 def external_sandbox(tmp_path_factory, external_emulator):
     # SANDBOX_PORT points elsewhere on purpose: external mode must not use it.
     sandbox = RunningSandbox(tmp_path_factory.mktemp("external"), free_port())
-    sandbox.base_env.update(SANDBOX="external",
-                            AWS_ENDPOINT_URL=f"http://127.0.0.1:{external_emulator}",
-                            AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
-    up = sandbox.sandbox("up")
-    try:
-        sandbox.load_env()
-        yield sandbox, up.stdout
-    finally:
-        sandbox.sandbox("down", check=False)
+    with sandbox.use_external(external_emulator).started() as up_output:
+        yield sandbox, up_output
 
 
 def test_up_provisions_the_running_emulator_and_starts_only_the_runner(external_sandbox, external_emulator):
@@ -66,9 +59,7 @@ def test_status_says_the_emulator_is_not_ours(external_sandbox):
 
 
 def test_down_stops_the_runner_and_leaves_the_emulator_and_its_data(tmp_path, external_emulator):
-    sandbox = RunningSandbox(tmp_path, free_port())
-    sandbox.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{external_emulator}",
-                            AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    sandbox = RunningSandbox(tmp_path, free_port()).use_external(external_emulator)
     sandbox.sandbox("up")
     sandbox.load_env()
     runner_pid = json.loads((tmp_path / "state.json").read_text())["runner_pid"]

@@ -39,11 +39,9 @@ def running_sandbox():
     directory.mkdir(parents=True)
     sandbox = RunningSandbox(directory, free_port())
     try:
-        sandbox.sandbox("up")
-        sandbox.load_env()
-        yield sandbox
+        with sandbox.started():
+            yield sandbox
     finally:
-        sandbox.sandbox("down", check=False)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -139,14 +139,8 @@ def test_make_upload_follows_its_batch_without_receiving(running_sandbox, other_
 def sandbox_without_peek(tmp_path_factory):
     with plain_moto_server(tmp_path_factory.mktemp("moto")) as port:
         sandbox = RunningSandbox(tmp_path_factory.mktemp("external"), free_port())
-        sandbox.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
-                                AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
-        try:
-            sandbox.sandbox("up")
-            sandbox.load_env()
+        with sandbox.use_external(port).started():
             yield sandbox
-        finally:
-            sandbox.sandbox("down", check=False)
 
 
 def never_received(env: dict[str, str]) -> bool:
