@@ -18,6 +18,8 @@ from chalicelib.errors import ConfigurationError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
 DEFAULT_STAGE = "local"
+# What one invocation (1,024 MB, 15 minutes) processes with a 2x margin: README "Performance".
+DEFAULT_MAX_FILE_BYTES = 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class Settings:
     # Row items of one file are spread over this many partition keys, so that a
     # large file's writes do not all land on one DynamoDB partition.
     row_shards: int = 8
-    max_file_bytes: int = 1024 ** 3
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # Row chunks expire (DynamoDB TTL) this many days after they are written.
+    row_retention_days: int = 30
     log_level: str = "INFO"
     stage: str = DEFAULT_STAGE
 
@@ -51,7 +55,8 @@ class Settings:
             output_queue_name=env["OUTPUT_QUEUE_NAME"],
             dead_letter_queue_name=env["DEAD_LETTER_QUEUE_NAME"],
             row_shards=_positive_int(env, "ROW_SHARDS", 8),
-            max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", 1024 ** 3),
+            max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
+            row_retention_days=_positive_int(env, "ROW_RETENTION_DAYS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             stage=env.get("STAGE") or DEFAULT_STAGE,
         )

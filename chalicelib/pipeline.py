@@ -37,7 +37,8 @@ from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key, unknown_name_report_key
 from chalicelib.telemetry import Telemetry, tracer
 from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchState, BatchStore,
-                              FileRecord, MisnamedFile, StaleEventError, batch_scope, folder_scope)
+                              FileRecord, MisnamedFile, RowsMissingError, StaleEventError, WriteProgress, WriteSet,
+                              batch_scope, folder_scope, write_id_for)
 
 _CHUNK_BYTES = 1024 * 1024
 
@@ -86,14 +87,16 @@ class Pipeline:
         obj = record["s3"]["object"]
         return self.process_object(record["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
                                    etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""),
-                                   invocation_id=invocation_id, size=obj.get("size"))
+                                   invocation_id=invocation_id, size=obj.get("size"),
+                                   event_time=record.get("eventTime", ""))
 
     @tracer.capture_method
     def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "",
-                       invocation_id: str = "", size: int | None = None) -> Outcome:
+                       invocation_id: str = "", size: int | None = None,
+                       event_time: str = "") -> Outcome:
         """Process the object ``key``; with ``etag``, only if that is still its content."""
         started = time.monotonic()
-        written_before = self._store.items_written
+        written_before, units_before = self._store.items_written, self._store.write_units
         self._telemetry.start(key, invocation_id)
         try:
             try:
@@ -107,7 +110,7 @@ class Pipeline:
             else:
                 self._telemetry.file_identified(name.batch_id, name.kind, etag.strip('"'),
                                                 name.folder)
-                outcome = self._process_file(bucket, name, etag.strip('"'), sequencer)
+                outcome = self._process_file(bucket, name, etag.strip('"'), sequencer, event_time)
         except Exception:
             # Logged here with the invocation's keys; raised on, so that it is retried.
             self._telemetry.logger.exception("processing failed; the event will be retried")
@@ -116,12 +119,13 @@ class Pipeline:
             outcome.status, outcome.kind, rows_read=outcome.rows_read,
             rows_rejected=outcome.rows_rejected,
             writes=self._store.items_written - written_before,
+            write_units=self._store.write_units - units_before,
             duration_ms=(time.monotonic() - started) * 1000, problem_count=outcome.problem_count,
             report_key=outcome.report_key, detail=outcome.error)
         return outcome
 
     def _process_file(self, bucket: str, name: ObjectName, event_etag: str,
-                      sequencer: str) -> Outcome:
+                      sequencer: str, event_time: str) -> Outcome:
         outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id,
                           folder=name.folder, kind=name.kind)
         try:
@@ -137,17 +141,22 @@ class Pipeline:
             return outcome
         etag = obj["ETag"].strip('"')
         self._telemetry.file_identified(name.batch_id, name.kind, etag, name.folder)
-        current = self._store.read_batch(name.batch.key).files.get(name.kind)
-        if current and current.etag == etag and current.key == name.key and current.status == ACCEPTED:
+        before = self._store.read_batch(name.batch.key)
+        current = before.files.get(name.kind)
+        if (current and current.etag == etag and current.key == name.key
+                and current.status == ACCEPTED and not current.expired(before.read_at)):
             # A re-delivered event or an identical re-upload: the rows are in already.
             obj["Body"].close()
             outcome.status, outcome.rows = "duplicate", current.rows
         else:
             stats = ParseStats()
+            write_id = write_id_for(name.key, etag, sequencer, event_time)
+            progress = WriteProgress()
             try:
-                outcome.rows = self._ingest(name, etag, sequencer, obj, stats)
+                outcome.rows = self._ingest(name, etag, sequencer, write_id, obj, stats, progress)
             except RejectedInputError as exc:
-                return self._reject(name, etag, sequencer, exc, outcome)
+                return self._reject(name, etag, sequencer, exc, outcome,
+                                    WriteSet(write_id, progress.chunks_sent, self._store.shards))
             except StaleEventError as exc:
                 outcome.status, outcome.error = SUPERSEDED, str(exc)
                 return outcome
@@ -189,38 +198,58 @@ class Pipeline:
             self._reports.delete(record.report_key)
             self._store.forget_misnamed(scope, record.file_name)
 
-    def _ingest(self, name: ObjectName, etag: str, sequencer: str, obj: dict,
-                stats: ParseStats) -> int:
+    def _ingest(self, name: ObjectName, etag: str, sequencer: str, write_id: str, obj: dict,
+                stats: ParseStats, progress: WriteProgress) -> int:
         size = obj["ContentLength"]
         if size > self._max_file_bytes:
             obj["Body"].close()
             raise InvalidFileError(name.file_name, [Problem(
                 0, "", str(size), f"the file is {size} bytes, more than the limit of "
-                                  f"{self._max_file_bytes} bytes (MAX_FILE_BYTES)")],
-                hint="Split the file into smaller batches, or raise MAX_FILE_BYTES for the stage.")
+                                  f"{self._max_file_bytes} bytes (MAX_FILE_BYTES): what one "
+                                  f"invocation can process in time")],
+                hint=split_hint(name, size, self._max_file_bytes))
         rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name,
                           stats=stats)
-        count = self._store.write_rows(name.batch.key, name.kind, etag, rows)
-        self._store.record_file(name.batch.key, FileRecord(
-            kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=count,
-            shards=self._store.shards, processed_at=self._now(), sequencer=sequencer))
-        return count
+        written = self._store.write_rows(name.batch.key, name.kind, write_id, rows, progress)
+        record = FileRecord(
+            kind=name.kind, key=name.key, etag=etag, status=ACCEPTED, rows=written.rows,
+            shards=self._store.shards, processed_at=self._now(), sequencer=sequencer,
+            write_id=write_id, chunks=written.chunks, expires_at=written.expires_at)
+        try:
+            self._store.record_file(name.batch.key, record)
+        except StaleEventError:
+            # Never recorded, and now never can be: nobody reads these chunks.
+            self._discard(name.batch.key, name.kind, WriteSet(write_id, written.chunks,
+                                                              self._store.shards))
+            raise
+        return written.rows
+
+    def _discard(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
+        if write_set.chunks:
+            self._store.delete_rows(batch_key, kind, write_set)
 
     def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,
-                outcome: Outcome) -> Outcome:
+                outcome: Outcome, partial: WriteSet) -> Outcome:
         report_key = rejection_report_key(name.batch.key, name.file_name)
         now = self._now()
         try:
             self._store.record_file(name.batch.key, FileRecord(
                 kind=name.kind, key=name.key, etag=etag, status=REJECTED, rows=0,
-                shards=self._store.shards, processed_at=now, problem_count=error.problem_count,
-                report_key=report_key, sequencer=sequencer))
+                shards=partial.shards, processed_at=now, problem_count=error.problem_count,
+                report_key=report_key, sequencer=sequencer, write_id=partial.write_id,
+                chunks=partial.chunks))
         except StaleEventError as exc:
+            self._discard(name.batch.key, name.kind, partial)
             outcome.status, outcome.error = SUPERSEDED, str(exc)
             return outcome
         # Written after the record, so that a stale event leaves no report; a
         # crash in between is repaired by the retry, which writes it again.
         self._reports.write_rejection(report_key, name.key, etag, error, now)
+        # The rows read before the first problem were written: nobody will read them.
+        # (Recorded first, so a crash here leaves them listed for the next publication.)
+        if partial.chunks:
+            self._store.delete_rows(name.batch.key, name.kind, partial)
+            self._store.forget_write_set(name.batch.key, name.kind, partial)
         outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
         outcome.problem_count = error.problem_count
         return outcome
@@ -229,6 +258,8 @@ class Pipeline:
     def _publish_if_complete(self, batch: BatchRef, state: BatchState, outcome: Outcome) -> None:
         outcome.waiting_for = state.missing_kinds()
         if outcome.waiting_for:
+            if state.expiry_problem() and not outcome.error:
+                outcome.error = state.expiry_problem()
             return
         version_key = state.version_key()
         publication = state.publication
@@ -261,7 +292,17 @@ class Pipeline:
     def _publish(self, batch: BatchRef, state: BatchState, revision: int, outcome: Outcome) -> None:
         started = time.monotonic()
         summary = BatchSummary()
-        outcome.messages = self._publisher.publish(self._messages(batch, state, revision, summary))
+        try:
+            outcome.messages = self._publisher.publish(self._messages(batch, state, revision, summary))
+        except RowsMissingError as exc:
+            latest = self._store.read_batch(batch.key).publication
+            if latest is None or latest.revision == revision:
+                raise  # lost, not replaced: retried, then dead-lettered with this error
+            # A newer revision was claimed, and its publisher deleted the versions
+            # this one read: the newer revision is the batch now.
+            outcome.error = (f"revision {revision} stopped part-way: revision {latest.revision} "
+                             f"replaced it ({exc})")
+            return
         now = self._now()
         self._reports.write_batch_report(batch, revision, summary, now, _warnings(state))
         self._store.mark_published(batch.key, revision, outcome.messages, now)
@@ -270,9 +311,21 @@ class Pipeline:
         # with no batch id, was meant to become: their reports are history.
         self._forget_misnamed(batch_scope(batch.key), state.misnamed)
         self._forget_misnamed(folder_scope(batch.folder), self._store.misnamed_in_folder(batch.folder))
+        self._delete_replaced_rows(batch, state)
         self._telemetry.batch_published(batch.batch_id, revision, outcome.messages,
                                         summary.orphan_order_count, summary.orphan_item_count,
                                         (time.monotonic() - started) * 1000)
+
+    def _delete_replaced_rows(self, batch: BatchRef, state: BatchState) -> None:
+        """Delete the chunks of every version of the batch's files but the ones published.
+
+        Only sets the file records have moved off: those can never be recorded
+        again, so no current or concurrent ingest needs them (see ``store``).
+        """
+        for kind, record in state.files.items():
+            for write_set in record.replaced_sets():
+                self._store.delete_rows(batch.key, kind, write_set)
+                self._store.forget_write_set(batch.key, kind, write_set)
 
     # --- for a person debugging the pipeline (the HTTP routes) --------------------
     def _complete_state(self, batch: BatchRef) -> BatchState:
@@ -280,6 +333,9 @@ class Pipeline:
         if not state.files:
             raise BatchNotFoundError(f"no file of {batch.describe()} has been processed; "
                                      f"check the batch id and the folder")
+        if state.expiry_problem():
+            raise BatchNotReadyError(f"{batch.describe()} cannot be published from its stored "
+                                     f"rows: {state.expiry_problem()}")
         missing = state.missing_kinds()
         if missing:
             raise BatchNotReadyError(f"{batch.describe()} is waiting for {', '.join(missing)}: "
@@ -321,6 +377,16 @@ class Pipeline:
                           folder=batch.folder)
         self._publish(batch, state, claimed.revision, outcome)
         return outcome
+
+
+def split_hint(name: ObjectName, size: int, limit: int) -> str:
+    """What to do with a file too large for one invocation."""
+    parts = -(-size // limit)
+    return (f"Split the batch into {parts} or more batches whose files are each at most "
+            f"{limit} bytes: keep each customer's orders, and each order's items, in the "
+            f"same batch as the customer, and give each its own batch id "
+            f"(e.g. {name.kind}_{name.batch_id}-1.csv ... {name.kind}_{name.batch_id}-{parts}.csv, "
+            f"with the customers and orders files of each).")
 
 
 def _warnings(state: BatchState) -> list[str]:

@@ -21,6 +21,10 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> d
             continue
         entry = {"kind": kind, "key": record.key, "etag": record.etag, "rows": record.rows,
                  "outcome": record.status, "processed_at": record.processed_at}
+        if record.status != REJECTED and record.expires_at:
+            # Rows are kept ROW_RETENTION_DAYS; past that the file must be uploaded again.
+            entry.update(rows_kept_until=record.expiry_date(),
+                         rows_expired=record.expired(state.read_at))
         if record.status == REJECTED:
             report = reports.read(record.report_key) or {}
             entry.update(report_key=record.report_key, problem_count=record.problem_count,
@@ -38,6 +42,7 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> d
         "misnamed_in_folder": [_misnamed(m) for m in store.misnamed_in_folder(batch.folder)],
         "files": files,
         "waiting_for": state.missing_kinds(),
+        "expired": state.expiry_problem(),
         "published": bool(publication and publication.state == "published"),
         "revision": publication.revision if publication else 0,
         "publication_state": publication.state if publication else "not published",

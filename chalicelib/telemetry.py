@@ -51,9 +51,10 @@ class Telemetry:
 
     def file_done(self, status: str, kind: str, rows_read: int, rows_rejected: int,
                   writes: int, duration_ms: float, problem_count: int = 0,
-                  report_key: str = "", detail: str = "") -> None:
+                  report_key: str = "", detail: str = "", write_units: int = 0) -> None:
+        # writes: chunk items put; write_units: what DynamoDB bills for them.
         fields = {"outcome": status, "rows_read": rows_read, "rows_rejected": rows_rejected,
-                  "writes": writes, "duration_ms": round(duration_ms, 1)}
+                  "writes": writes, "write_units": write_units, "duration_ms": round(duration_ms, 1)}
         if status == "rejected":
             fields.update(problem_count=problem_count, report_key=report_key)
             self.logger.warning(f"file rejected: {detail}", extra=fields)

@@ -27,7 +27,7 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     s3 = aws.client("s3")
     return Pipeline(
         s3=s3,
-        store=BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
+        store=store_for(settings),
         publisher=SqsPublisher(sqs, queue_url, S3PayloadStore(s3, settings.results_bucket)),
         reports=ReportWriter(s3, settings.results_bucket),
         max_file_bytes=settings.max_file_bytes,
@@ -37,8 +37,12 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
 
 def store_and_reports(settings: Settings) -> tuple[BatchStore, ReportWriter]:
     """What reading a batch's status needs (no queue involved)."""
-    return (BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards),
-            ReportWriter(aws.client("s3"), settings.results_bucket))
+    return store_for(settings), ReportWriter(aws.client("s3"), settings.results_bucket)
+
+
+def store_for(settings: Settings) -> BatchStore:
+    return BatchStore(aws.client("dynamodb"), settings.table_name, shards=settings.row_shards,
+                      retention_days=settings.row_retention_days)
 
 
 def clear_cache() -> None:

@@ -341,7 +341,8 @@ class Deployment:
             Step(f"provision in {self.target.describe()}:\n"
                  f"      buckets {s.ingest_bucket} and {s.results_bucket} (public access "
                  f"blocked, SSE-S3 encryption)\n"
-                 f"      table {s.table_name} (on demand, point-in-time recovery)\n"
+                 f"      table {s.table_name} (on demand, point-in-time recovery, row chunks "
+                 f"expire after {s.row_retention_days} days by TTL)\n"
                  f"      queue {s.dead_letter_queue_name} (14 days), queue {s.output_queue_name} "
                  f"(14 days, to {s.dead_letter_queue_name} after 5 receives)", self._provision),
             Step(f"chalice deploy --stage {stage.name}:\n"

@@ -19,6 +19,7 @@ from chalicelib.errors import ConfigurationError
 
 # How often a consumer may fail a message before SQS moves it to the dead-letter queue.
 MAX_RECEIVE_COUNT = 5
+TTL_ATTRIBUTE = "expires_at"  # of row chunks: see chalicelib/store.py
 FOURTEEN_DAYS = str(14 * 24 * 3600)
 
 # What ensure_point_in_time_recovery reports (Resources.point_in_time_recovery).
@@ -55,6 +56,7 @@ def provision(settings: Settings, s3, dynamodb, sqs, point_in_time_recovery: boo
     ensure_bucket(s3, settings.ingest_bucket)
     ensure_bucket(s3, settings.results_bucket)
     ensure_table(dynamodb, settings.table_name)
+    ensure_time_to_live(dynamodb, settings.table_name)
     pitr = (ensure_point_in_time_recovery(dynamodb, settings.table_name, sleep=sleep)
             if point_in_time_recovery else PITR_OFF)
     dlq_url = ensure_queue(sqs, settings.dead_letter_queue_name,
@@ -120,6 +122,24 @@ def ensure_table(dynamodb, table_name: str) -> None:
             BillingMode="PAY_PER_REQUEST")
     dynamodb.get_waiter("table_exists").wait(TableName=table_name,
                                              WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def ensure_time_to_live(dynamodb, table_name: str) -> None:
+    """Let DynamoDB delete row chunks once their ``expires_at`` has passed; idempotent.
+
+    TTL deletes are free and happen within days of the time; reads filter
+    expired chunks until then (``store``).
+    """
+    description = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        if description.get("AttributeName") != TTL_ATTRIBUTE:
+            raise ConfigurationError(
+                f"table {table_name} has TTL on {description.get('AttributeName')!r}; the "
+                f"pipeline's rows expire by {TTL_ATTRIBUTE!r}: turn TTL off on the table "
+                f"(aws dynamodb update-time-to-live) and provision again")
+        return
+    dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
 
 
 def ensure_point_in_time_recovery(dynamodb, table_name: str,

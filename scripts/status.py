@@ -44,6 +44,9 @@ def render(status: dict) -> str:
             continue
         lines.append(f"    {f['kind']:<10} {f['outcome']:<9} {plural(f['rows'], 'row'):>12}  "
                      f"{f['key']}  (ETag {f['etag']}, {f['processed_at']})")
+        if f.get("rows_expired"):
+            lines.append(f"               rows expired on {f['rows_kept_until']}: upload the file "
+                         f"again under the same key")
         if f["outcome"] == "rejected":
             lines.append(f"               {plural(f['problem_count'], 'problem')}; "
                          f"report: {f['report_key']}")
@@ -59,6 +62,8 @@ def render(status: dict) -> str:
             lines.append(f"               report: {m['report_key']}")
     if status["waiting_for"]:
         lines.append(f"  Waiting for: {', '.join(status['waiting_for'])}")
+    if status.get("expired"):
+        lines.append(f"  Expired: {status['expired']}")
     if status["revision"]:
         lines.append(f"  Publication: revision {status['revision']}, {status['publication_state']}"
                      + (f" at {status['published_at']}, {status['messages']} messages"

@@ -22,6 +22,7 @@ never slept, so the file runs in seconds.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import threading
@@ -36,7 +37,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from moto.core.models import botocore_stubber
 
-from chalicelib import aws, wiring
+from chalicelib import aws, row_chunks, wiring
 from chalicelib.errors import PipelineError, PublishError
 from chalicelib.messages import from_json
 from chalicelib.publisher import SqsPublisher
@@ -192,6 +193,15 @@ def is_mark_published(body: dict) -> bool:
     return ":published" in body.get("ExpressionAttributeValues", {}) and not is_claim(body)
 
 
+def is_file_record(attempt) -> bool:
+    """The UpdateItem that makes a file version the batch's current one (``record_file``)."""
+    if attempt.operation != "UpdateItem":
+        return False
+    body = attempt.body()
+    return (body["Key"]["sk"]["S"].startswith("file#")
+            and body["UpdateExpression"].startswith("SET"))
+
+
 FOLDER = "incoming"
 
 
@@ -247,6 +257,12 @@ def clean_run(sb, batch_id: str) -> tuple[dict, list]:
     return comparable_status(sb, batch_id), messages
 
 
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of a few rows each, so small files make many chunks and write groups."""
+    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)
+
+
 # --- 1. throttling ------------------------------------------------------------------
 THROTTLED = {"dynamodb": ("ProvisionedThroughputExceededException", "ThrottlingException"),
              "sqs": ("ThrottlingException",)}
@@ -277,7 +293,7 @@ def test_throttled_calls_are_retried_and_the_batch_is_published_once(sandbox, sl
         outcomes = [sandbox.deliver(put(sandbox, kind, SAMPLE_BATCH)) for kind in KINDS]
 
     # The faults did hit every kind of call on the way (else the test proves nothing).
-    assert {"Query", "BatchWriteItem", "PutItem", "UpdateItem", "GetQueueAttributes",
+    assert {"Query", "BatchWriteItem", "UpdateItem", "GetQueueAttributes",
             "SendMessageBatch"} <= set(throttled)
     assert len(sleeps.sdk) == sum(throttled.values())  # each throttle was followed by a retry
     assert [o["status"] for o in outcomes] == ["accepted"] * 3
@@ -319,6 +335,42 @@ def test_throttling_beyond_the_retries_fails_the_invocation_and_the_redelivery_p
     assert status(sandbox, SAMPLE_BATCH)["published"]
 
 
+def test_a_query_throttled_in_the_middle_of_a_publication_is_retried_and_nothing_is_lost(
+        sandbox, sleeps, wire, small_chunks):
+    # Many chunks per file: the publication reads several slots in parallel.
+    # Every third chunk Query is throttled twice, once the publication has begun.
+    files, expected = big_batch()
+    for kind in ("customers", "orders"):
+        sandbox.deliver(put(sandbox, kind, "Q1", files[kind]))
+    items = put(sandbox, "items", "Q1", files["items"])
+    queries = Counter()
+    lock = threading.Lock()
+
+    def throttle_chunk_queries(attempt):
+        if attempt.operation != "Query" or not attempt.body()["ExpressionAttributeValues"][
+                ":pk"]["S"].startswith("rows#"):
+            return None
+        with lock:
+            queries["all"] += 1
+            key = attempt.request.body
+            queries[key] += 1
+            if queries["all"] % 3 or queries[key] > 2:
+                return None
+            queries["throttled"] += 1
+        return error_response(attempt.request, "dynamodb", "ProvisionedThroughputExceededException")
+
+    with wire.fault(throttle_chunk_queries):
+        outcome = sandbox.deliver(items)
+
+    assert queries["throttled"] >= 3
+    assert (outcome["published_revision"], outcome["messages"]) == (1, 30)
+    messages = {m["id"]: m for m in bodies(distinct(sandbox.take_messages(), repeats_allowed=False))}
+    assert sorted(messages) == sorted(expected)
+    for customer_id, want in expected.items():
+        assert str(messages[customer_id]["total_amount_spent"]) == want["total"]
+        assert {o["id"]: o["item_ids"] for o in messages[customer_id]["orders"]} == want["orders"]
+
+
 # --- 2. BatchWriteItem leaving UnprocessedItems --------------------------------------
 def big_batch(customers: int = 30, orders: int = 90, items: int = 160):
     """Files of several 25-row write groups, and each customer's expected message."""
@@ -343,6 +395,15 @@ def _cents(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+def as_parsed(requests: list[dict]) -> list[dict]:
+    """Write requests from a request body (binary values in base64) as a response has them."""
+    def value(v: dict) -> dict:
+        return {"B": base64.b64decode(v["B"])} if "B" in v else v
+    return [{verb: {part: {name: value(v) for name, v in attributes.items()}
+                    for part, attributes in request.items()}}
+            for verb, request in (next(iter(r.items())) for r in requests)]
+
+
 def half_unprocessed():
     """before-call / after-call hooks making every BatchWriteItem of more than one
     item write only the first half and hand the rest back as UnprocessedItems.
@@ -362,7 +423,8 @@ def half_unprocessed():
             keep = len(requests) // 2
             body["RequestItems"][table] = requests[:keep]
             params["body"] = json.dumps(body).encode()
-            context["unprocessed"] = {table: requests[keep:]}  # per call, hence thread-safe
+            # per call, hence thread-safe; as botocore parses it: binary values as bytes
+            context["unprocessed"] = {table: as_parsed(requests[keep:])}
         with lock:
             calls["all"] += 1
             calls["partial"] += partial
@@ -375,7 +437,7 @@ def half_unprocessed():
                    ("after-call.dynamodb.BatchWriteItem", after)]
 
 
-def test_unprocessed_items_are_written_again_until_every_row_is_in(sandbox, sleeps):
+def test_unprocessed_items_are_written_again_until_every_row_is_in(sandbox, sleeps, small_chunks):
     files, expected = big_batch()
     calls, hooks = half_unprocessed()
 
@@ -409,7 +471,7 @@ def test_items_left_unprocessed_after_every_attempt_fail_the_file_and_record_not
                 {"UnprocessedItems": body["RequestItems"], "ResponseMetadata": {}})
 
     with hooked(("before-call.dynamodb.BatchWriteItem", nothing_processed)):
-        with pytest.raises(PipelineError, match=r"left 5 write\(s\) unprocessed .* after 8 attempts"):
+        with pytest.raises(PipelineError, match=r"left 1 write\(s\) unprocessed .* after 8 attempts"):
             sandbox.deliver(orders)
     # The file record is written after its rows: a file whose rows are not all
     # in is not counted as received.
@@ -503,7 +565,7 @@ def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retr
 # The writes of the invocation that completes the batch, in the order it makes them.
 WRITES = {
     "rows BatchWriteItem": lambda a: a.operation == "BatchWriteItem",
-    "file record PutItem": lambda a: a.operation == "PutItem",
+    "file record UpdateItem": is_file_record,
     "claim UpdateItem": lambda a: a.operation == "UpdateItem" and is_claim(a.body()),
     "messages SendMessageBatch": lambda a: a.operation == "SendMessageBatch",
     "batch report PutObject": lambda a: (a.operation == "PutObject"
@@ -657,7 +719,7 @@ def test_a_file_record_that_loses_to_a_newer_upload_is_superseded_and_counts_not
         # The older event has read its (then current) object and written its
         # rows; before its file record lands, the partner uploads again and that
         # upload's invocation (another Lambda instance) runs to completion.
-        if attempt.operation == "PutItem" and not newer:
+        if is_file_record(attempt) and not newer:
             newer.append(None)
             put(sandbox, "orders", SAMPLE_BATCH, newer_body)
             newer.append(sandbox.s3.head_object(Bucket=sandbox.settings.ingest_bucket,
@@ -703,7 +765,7 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
         claims = []
 
         def hold_together(attempt):
-            if attempt.operation == "PutItem":
+            if is_file_record(attempt):
                 response = attempt.send()
                 recorded.wait()
                 return response

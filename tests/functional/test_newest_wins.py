@@ -37,8 +37,8 @@ def test_an_older_event_finishing_after_a_newer_one_does_not_overwrite_it(sandbo
     real_write_rows = BatchStore.write_rows
     raced = []
 
-    def write_rows_while_a_newer_upload_completes(self, batch_id, kind, version, rows):
-        count = real_write_rows(self, batch_id, kind, version, rows)
+    def write_rows_while_a_newer_upload_completes(self, batch_id, kind, write_id, rows, progress=None):
+        count = real_write_rows(self, batch_id, kind, write_id, rows, progress)
         if not raced:  # the old event has read its content; now the new upload lands
             raced.append(True)
             sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=sample_bytes("orders"))

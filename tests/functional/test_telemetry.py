@@ -36,7 +36,9 @@ def test_an_accepted_file_logs_a_summary_with_its_context_and_counts_its_rows(sa
     assert summary["batch_id"] == SAMPLE_BATCH and summary["file_kind"] == "orders"
     assert summary["object_key"] == f"incoming/orders_{SAMPLE_BATCH}.csv"
     assert summary["etag"] and summary["invocation_id"] and summary["stage"] == "local"
-    assert (summary["rows_read"], summary["rows_rejected"], summary["writes"]) == (5, 0, 5)
+    # Five rows are one chunk item: one write, of one write unit (it is under 1 KB).
+    assert (summary["rows_read"], summary["rows_rejected"], summary["writes"],
+            summary["write_units"]) == (5, 0, 1, 1)
     assert summary["duration_ms"] >= 0
     assert "250.00" not in json.dumps(logs)  # no row content in the logs
     [file_metrics] = metrics
