@@ -1,15 +1,23 @@
 """Sends customer messages to the output queue in batches.
 
 Entries go out in ``SendMessageBatch`` calls of at most 10 entries and at most
-the queue's ``MaximumMessageSize`` in total (read from the queue, never assumed).
+the queue's ``MaximumMessageSize`` in total (read from the queue, never assumed),
+``senders`` calls at a time: a call is latency bound, so a few in flight
+multiply throughput. At most twice that many wait, so memory stays bounded.
 A message larger than that limit on its own is offloaded to S3 through the
 payload store, and the queue gets a pointer to it (see ``payloads.py``).
+
+Calls in flight finish in any order, so a standard queue gets a batch's
+messages in no particular order (it promises none anyway); a FIFO queue keeps
+each customer's revisions in order, as each customer is one message a revision.
 """
 from __future__ import annotations
 
 import hashlib
 import random
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable
 
 from chalicelib.errors import MessageTooLargeError, PublishError
@@ -22,8 +30,10 @@ _MAX_ENTRIES = 10  # SendMessageBatch takes at most 10 entries
 
 class SqsPublisher:
     def __init__(self, client, queue_url: str, payloads: S3PayloadStore | None = None,
-                 max_attempts: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_attempts: int = 6, sleep: Callable[[float], None] = time.sleep,
+                 senders: int = 8) -> None:
         self._client = client
+        self._senders = senders
         self._queue_url = queue_url
         self._payloads = payloads
         self._max_attempts = max_attempts
@@ -43,9 +53,25 @@ class SqsPublisher:
     def publish(self, messages: Iterable[CustomerMessage]) -> int:
         """Send every message; return the count. Raises ``PublishError`` if any cannot be sent."""
         limit = self.size_limit()
+        sent = 0
+        in_flight: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=self._senders, thread_name_prefix="send") as pool:
+            try:
+                for group in self._groups(messages, limit):
+                    in_flight.append(pool.submit(self._send, group))
+                    if len(in_flight) >= 2 * self._senders:
+                        sent += in_flight.popleft().result()
+                while in_flight:
+                    sent += in_flight.popleft().result()
+            finally:
+                for future in in_flight:  # a failure stops what has not started
+                    future.cancel()
+        return sent
+
+    def _groups(self, messages: Iterable[CustomerMessage], limit: int) -> Iterable[list[dict]]:
+        """The entries of each SendMessageBatch call, in message order."""
         entries: list[dict] = []
         entries_bytes = 0
-        sent = 0
         for message in messages:
             entry = self._entry(message, len(entries))
             size = _entry_size(entry)
@@ -58,14 +84,13 @@ class SqsPublisher:
                         f"a pointer to the payload of customer {message.customer_id} "
                         f"({size} bytes): raise the queue's limit")
             if len(entries) == _MAX_ENTRIES or entries_bytes + size > limit:
-                sent += self._send(entries)
+                yield entries
                 entries, entries_bytes = [], 0
                 entry["Id"] = "0"
             entries.append(entry)
             entries_bytes += size
         if entries:
-            sent += self._send(entries)
-        return sent
+            yield entries
 
     def _entry(self, message: CustomerMessage, index: int) -> dict:
         entry = {

@@ -531,6 +531,23 @@ def test_entries_failed_by_the_service_are_sent_again_and_arrive_once(sandbox, s
     assert status(sandbox, SAMPLE_BATCH)["published"]
 
 
+def test_entries_failed_in_several_parallel_calls_are_each_sent_again_and_arrive_once(sandbox, sleeps):
+    # 30 customers: three SendMessageBatch calls in flight at once, with
+    # failed entries in each of them.
+    files, expected = big_batch()
+    failures, hooks = failing_entries({"1", "12", "25", "30"}, sender_fault=False, times=2)
+
+    with hooked(*hooks):
+        outcomes = [sandbox.deliver(put(sandbox, kind, "P1", files[kind])) for kind in KINDS]
+
+    assert failures == {"1": 2, "12": 2, "25": 2, "30": 2}
+    assert (outcomes[-1]["published_revision"], outcomes[-1]["messages"]) == (1, 30)
+    messages = {m["id"]: m for m in bodies(distinct(sandbox.take_messages(), repeats_allowed=False))}
+    assert sorted(messages) == sorted(expected)
+    for customer_id, want in expected.items():
+        assert str(messages[customer_id]["total_amount_spent"]) == want["total"]
+
+
 def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retry_publishes(
         sandbox, sleeps):
     clean_status, clean_messages = clean_run(sandbox, "CLEAN")
