@@ -8,6 +8,21 @@ has too: it lists a queue's messages without receiving them. A ReceiveMessage
 would count towards the redrive policy's maxReceiveCount, so watching the
 output queue that way (``make tail``) would push messages into the dead-letter
 queue.
+
+moto's SQS makes several passes over the whole queue for every message sent,
+received or deleted, each asking the clock once a message, so a consumer falls
+behind a producer that sends in parallel and from then on every call slows down
+with the queue's length (a 10,000-message batch stalled at about one call a
+second). The emulator replaces these with equivalents that give the same
+answers:
+
+- the queue's message counts and visible messages read the clock once per
+  pass, not twice per message (SendMessage computes all three counts for every
+  message it adds, ReceiveMessage lists the visible messages);
+- ReceiveMessage checks each message's retention by reading all of the queue's
+  attributes, counts included; here it reads the retention period alone;
+- DeleteMessageBatch rebuilds the queue's message list for every receipt
+  handle; here it takes the batch's messages out in one pass.
 """
 from __future__ import annotations
 
@@ -16,9 +31,10 @@ import json
 import signal
 import sys
 
+from moto.core.utils import unix_time, unix_time_millis
 from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                            create_backend_app)
-from moto.sqs.models import sqs_backends
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
 
@@ -48,6 +64,67 @@ def queue_messages(queue_url: str) -> list[dict] | None:
     return None
 
 
+def is_message_valid_based_on_retention_period(self, queue_name: str, message) -> bool:
+    """moto's check, reading the retention period rather than every attribute of the queue."""
+    retention_period = int(self.get_queue(queue_name).message_retention_period)
+    return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+
+def delete_message_batch(self, queue_name: str, receipts: list[dict]) -> tuple[list[str], list[dict]]:
+    """moto's ``SQSBackend.delete_message_batch``, in one pass over the queue."""
+    queue = self.get_queue(queue_name)
+    wanted = {receipt["ReceiptHandle"] for receipt in receipts}
+    found: set[str] = set()
+    kept = []
+    for message in queue._messages:
+        handles = wanted.intersection(message.all_receipt_handles)
+        if handles:
+            found.update(handles)
+            queue.pending_messages.discard(message)
+            queue.deleted_messages.update(message.all_receipt_handles)
+            continue
+        kept.append(message)
+    if found:
+        queue._messages = kept
+    success, errors = [], []
+    for receipt in receipts:
+        handle = receipt["ReceiptHandle"]
+        if handle in found or handle in queue.deleted_messages:
+            success.append(receipt["Id"])
+        else:
+            errors.append({"Id": receipt["Id"], "SenderFault": True,
+                           "Code": "ReceiptHandleIsInvalid",
+                           "Message": f'The input receipt handle "{handle}" is not a valid '
+                                      f'receipt handle.'})
+    return success, errors
+
+
+# Queue properties as moto defines them (models.Message.visible / .delayed), with
+# one clock reading for the pass.
+def _visible_messages(queue) -> list:
+    now = unix_time_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _count_delayed(queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _count_not_visible(queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def install_sqs_fixes() -> None:
+    Queue.messages = property(_visible_messages)
+    Queue.approximate_number_of_messages = property(lambda queue: len(_visible_messages(queue)))
+    Queue.approximate_number_of_messages_delayed = property(_count_delayed)
+    Queue.approximate_number_of_messages_not_visible = property(_count_not_visible)
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    SQSBackend.delete_message_batch = delete_message_batch
+
+
 class PeekMiddleware:
     def __init__(self, app) -> None:
         self._app = app
@@ -71,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--port", type=int, default=4566)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    install_sqs_fixes()
     app = PeekMiddleware(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     return 0

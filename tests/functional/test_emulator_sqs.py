@@ -1,0 +1,107 @@
+"""The embedded emulator's faster SQS calls (one-pass DeleteMessageBatch, the retention check) answer as moto's own."""
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.sqs.models import SQSBackend, sqs_backends
+
+from scripts.emulator import delete_message_batch
+
+MOTO_ACCOUNT = "123456789012"
+
+
+def run(deleter) -> tuple[list, list, list[str]]:
+    """Receive 5 of 8 messages, delete a mix of handles; what moto answers and what is left."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for n in range(8):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5)["Messages"]
+        handles = [m["ReceiptHandle"] for m in received]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[0])  # deleted already
+        backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
+        receipts = [{"Id": "again", "ReceiptHandle": handles[0]},
+                    {"Id": "a", "ReceiptHandle": handles[1]},
+                    {"Id": "b", "ReceiptHandle": handles[2]},
+                    {"Id": "bogus", "ReceiptHandle": "not-a-handle"},
+                    {"Id": "c", "ReceiptHandle": handles[4]}]
+        success, errors = deleter(backend, "q", receipts)
+        left = sorted(m.body for m in backend.get_queue("q")._messages)
+        return success, errors, left
+
+
+def test_one_pass_deletes_answer_and_leave_the_queue_as_moto_does():
+    theirs = run(SQSBackend.delete_message_batch)
+    ours = run(delete_message_batch)
+
+    assert ours == theirs
+    success, errors, left = ours
+    assert success == ["again", "a", "b", "c"]
+    assert [(e["Id"], e["Code"], e["SenderFault"]) for e in errors] == [
+        ("bogus", "ReceiptHandleIsInvalid", True)]
+    assert len(left) == 4  # 8 sent, 4 deleted
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_every_deleted_message_is_gone_and_stays_deleted(count):
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for n in range(count):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
+        receipts = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)]
+
+        assert delete_message_batch(backend, "q", receipts) == ([str(n) for n in range(count)], [])
+        assert backend.get_queue("q")._messages == []
+        assert delete_message_batch(backend, "q", receipts)[1] == []  # a repeat is no error
+
+
+@pytest.mark.parametrize("age_seconds, valid", [(0, True), (59, True), (61, False)])
+def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
+    from moto.core.utils import unix_time_millis
+
+    from scripts.emulator import is_message_valid_based_on_retention_period
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
+        [message] = backend.get_queue("q")._messages
+        message.sent_timestamp = int(unix_time_millis()) - age_seconds * 1000
+
+        assert is_message_valid_based_on_retention_period(backend, "q", message) is valid
+        assert SQSBackend.is_message_valid_based_on_retention_period(backend, "q", message) is valid
+
+
+def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
+    from scripts import emulator
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for n in range(6):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        queue = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("q")
+
+        def seen():
+            return (sorted(m.body for m in queue.messages), queue.approximate_number_of_messages,
+                    queue.approximate_number_of_messages_delayed,
+                    queue.approximate_number_of_messages_not_visible)
+
+        theirs = seen()
+        for name in ("messages", "approximate_number_of_messages",
+                     "approximate_number_of_messages_delayed",
+                     "approximate_number_of_messages_not_visible"):
+            monkeypatch.setattr(type(queue), name, getattr(type(queue), name))  # restored after
+        for name in ("delete_message_batch", "is_message_valid_based_on_retention_period"):
+            monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
+        emulator.install_sqs_fixes()
+        ours = seen()
+
+    assert ours == theirs
+    assert theirs[1:] == (4, 1, 2)  # 4 visible; 1 delayed; 2 in flight
