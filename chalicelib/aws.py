@@ -36,6 +36,7 @@ def _build(service: str, region: str, endpoint: str | None):
     # endpoint is only part of the cache key: boto3 reads it from the environment itself.
     built = boto3.session.Session().client(service, region_name=region, config=_CLIENT_CONFIG)
     built.meta.events.register("before-call", functools.partial(_notify, service))
+    built.meta.events.register("before-parameter-build", functools.partial(_notify_params, service))
     return built
 
 
@@ -59,6 +60,21 @@ def _notify(service: str, model, **_kwargs) -> None:
     if call_log:
         with open(call_log, "a", encoding="utf-8") as log:
             log.write(f"{service} {model.name}\n")
+
+
+_param_listeners: list[Callable[[str, str, dict], None]] = []
+
+
+def on_api_params(listener: Callable[[str, str, dict], None]) -> Callable[[], None]:
+    """Call ``listener(service, operation, params)`` with each call's parameters (the
+    benchmark counts DynamoDB write units from them); return a function that stops it."""
+    _param_listeners.append(listener)
+    return lambda: _param_listeners.remove(listener)
+
+
+def _notify_params(service: str, params: dict, model, **_kwargs) -> None:
+    for listener in list(_param_listeners):
+        listener(service, model.name, params)
 
 
 def clear_cache() -> None:

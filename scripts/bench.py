@@ -6,17 +6,19 @@ worker process through Chalice's own Lambda wrapper, as the local event runner
 does. The worker counts AWS API calls with botocore's event hooks (per
 operation) and reports its wall time and peak RSS; the parent then checks the
 published messages against the generator's manifest (customer count and exact
-total). On the XS drop it also runs the original design's algorithm
+total). It counts DynamoDB write units from the requests themselves, by
+DynamoDB's rule (``chalicelib.item_sizes``: ceil(item bytes / 1 KB) per item
+put, updated or deleted), as moto answers ``ReturnConsumedCapacity`` with a
+constant. On the XS drop it also runs the original design's algorithm
 (scripts/baseline.py) on the same emulator. In process, it measures parse +
 validate + aggregate against a bare ``csv.reader`` loop over the same files,
 and, for every drop, the handler's own work with no emulator (time and peak
-RSS). The L drop runs in process only: moto's Query reads the whole table for
-every page, so an L publication would take many hours on it.
+RSS). Every drop, L included, also runs end to end on the emulator.
 
 The last line printed is one JSON object with the headline figures.
 
     python -m scripts.bench                # XS (with the baseline), S, M
-    python -m scripts.bench --sizes L      # XS, and L (100,000 / 1,000,000 / 3,000,000) in process
+    python -m scripts.bench --sizes L      # XS, and L (100,000 / 1,000,000 / 3,000,000)
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ from pathlib import Path
 
 from chalicelib import aws, wiring
 from chalicelib.aggregation import BatchSummary
-from chalicelib.config import PROJECT_DIR, Settings
+from chalicelib.config import DEFAULT_MAX_FILE_BYTES, PROJECT_DIR, Settings
+from chalicelib.item_sizes import item_size, write_units
 from chalicelib.parsing import parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
 from scripts.generate import generate
@@ -59,10 +62,61 @@ CHUNK = 1024 * 1024
 
 
 # --- the worker: runs the handler (or the baseline) in a process of its own ------
+class WriteUnits:
+    """DynamoDB write units of the calls made, from their parameters (DynamoDB's rule).
+
+    A put costs its item's size; a delete the size of the item deleted (known
+    here when this process put it, else counted as one unit); an update the
+    size of the item it leaves, counted from what the update sets (a lower
+    bound: the items updated here are under 1 KB, so one unit each).
+    """
+
+    def __init__(self) -> None:
+        self.units = 0
+        self._sizes: dict[tuple, int] = {}
+        self._lock = threading.Lock()  # the store writes from several threads
+
+    def __call__(self, service: str, operation: str, params: dict) -> None:
+        if service != "dynamodb":
+            return
+        with self._lock:
+            if operation == "BatchWriteItem":
+                for requests in params["RequestItems"].values():
+                    for request in requests:
+                        if "PutRequest" in request:
+                            self._put(request["PutRequest"]["Item"])
+                        else:
+                            self._delete(request["DeleteRequest"]["Key"])
+            elif operation == "PutItem":
+                self._put(params["Item"])
+            elif operation == "DeleteItem":
+                self._delete(params["Key"])
+            elif operation == "UpdateItem":
+                self.units += write_units(item_size(params["Key"]) + sum(
+                    item_size({"v": value}) for value in params.get("ExpressionAttributeValues", {}).values()))
+
+    def _put(self, item: dict) -> None:
+        size = item_size(item)
+        self._sizes[_key_of(item)] = size
+        self.units += write_units(size)
+
+    def _delete(self, key: dict) -> None:
+        self.units += write_units(self._sizes.pop(_key_of(key), 0))
+
+
+def _key_of(item: dict) -> tuple:
+    # The pipeline's table is keyed pk/sk; the baseline's table otherwise (its deletes
+    # are then one unit each, DynamoDB's minimum).
+    return tuple(str(item.get(name)) for name in ("pk", "sk"))
+
+
 def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> None:
     calls: Counter[str] = Counter()
+    units = WriteUnits()
+    aws.on_api_params(units)
     outcomes = []
     rss_after: list[float] = []
+    seconds_per_file: list[float] = []
     started = time.perf_counter()
     if design == "pipeline":
         from chalice.test import Client
@@ -76,10 +130,12 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
                 event["Records"][0]["s3"]["object"].update(
                     eTag=head["ETag"].strip('"'), size=head["ContentLength"], sequencer=f"{number:016X}")
                 stop = aws.on_api_call(lambda service, operation: calls.update([f"{service}.{operation}"]))
+                invoked = time.perf_counter()
                 try:
                     outcomes.append(client.lambda_.invoke("on_csv_uploaded", event).payload)
                 finally:
                     stop()
+                seconds_per_file.append(time.perf_counter() - invoked)
                 # The process's peak so far: after the first two files it is what
                 # processing a file takes; after the last, publication too.
                 rss_after.append(_peak_rss_mb())
@@ -97,6 +153,8 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
         "wall_s": time.perf_counter() - started,
         "peak_rss_mb": _peak_rss_mb(),
         "peak_rss_mb_after_each_file": rss_after,
+        "seconds_per_file": seconds_per_file,
+        "write_units": units.units,
         "calls": dict(calls),
         "outcomes": outcomes,
     }))
@@ -118,6 +176,8 @@ def run_in_process_worker(manifest: dict, result_path: Path) -> None:
     files = manifest["files"]
     rows = manifest["customers"] + manifest["orders"] + manifest["items"]
     rss_after: list[float] = []
+    spill = DiskSampler(Path(tempfile.gettempdir()))
+    spill.start()
     started = time.perf_counter()
     for kind in KINDS:
         for _row in parse_rows(kind, _file_chunks(files[kind]), kind):
@@ -135,7 +195,40 @@ def run_in_process_worker(manifest: dict, result_path: Path) -> None:
     result_path.write_text(json.dumps({
         "ingest_s": ingested - started, "publish_s": time.perf_counter() - ingested,
         "partitions": partition_count(rows), "messages": published,
+        "tmp_peak_mb": spill.stop(),
         "peak_rss_mb_after_each_step": rss_after, "peak_rss_mb": _peak_rss_mb()}))
+
+
+class DiskSampler:
+    """The peak size of what the handler spills to its temporary directory (/tmp in Lambda)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._before = self._size()
+        self._peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _size(self) -> int:
+        total = 0
+        for path in self._directory.rglob("*"):
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:
+                pass  # removed while walking
+        return total
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self._peak = max(self._peak, self._size() - self._before)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self._peak / 1024 / 1024
 
 
 def _file_chunks(path: str):
@@ -211,8 +304,11 @@ def run_in_worker(design: str, bucket: str, keys: list[str], env: dict[str, str]
 
 
 def run_in_process(size: str) -> dict:
+    # A temporary directory of its own, so that its size is the handler's spill alone.
+    spill_dir = BENCH_DIR / "tmp"
+    spill_dir.mkdir(parents=True, exist_ok=True)
     return _run_worker(["--worker", "in-process", "--drop", size],
-                       {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+                       {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "TMPDIR": str(spill_dir)},
                        f"the in-process worker on the {size} drop")
 
 
@@ -266,8 +362,11 @@ class Consumer:
         sqs, s3 = aws.client("sqs"), aws.client("s3")  # botocore clients are thread-safe
         try:
             while True:
+                # A long visibility timeout: on a busy emulator a delete can come
+                # later than SQS's default 30 s, and the message would be received
+                # again, and dead-lettered after five receives.
                 messages = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
-                                               WaitTimeSeconds=1,
+                                               WaitTimeSeconds=1, VisibilityTimeout=900,
                                                MessageAttributeNames=["idempotency_key"]
                                                ).get("Messages", [])
                 if not messages:
@@ -381,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         sqs.create_queue(QueueName=BASELINE_QUEUE)
         consumer = Consumer(resources.output_queue_url)
         consumer.start()
-        for size in [s for s in sizes if s != "L"]:  # L: in process only (run_in_process_worker)
+        for size in sizes:
             manifest = manifests[size]
             keys = upload(s3, settings.ingest_bucket, manifest)
             print(f"Running the pipeline on the {size} drop ...", flush=True)
@@ -395,7 +494,10 @@ def main(argv: list[str] | None = None) -> int:
             if count != manifest["customers"] or total != Decimal(manifest["total_amount"]):
                 raise SystemExit(f"{size}: published {count} messages totalling {total}; expected "
                                  f"{manifest['customers']} totalling {manifest['total_amount']}")
-            runs[size] = {**run, "rows": manifest["customers"] + manifest["orders"] + manifest["items"]}
+            runs[size] = {**run, "rows": manifest["customers"] + manifest["orders"] + manifest["items"],
+                          "bytes": sum(Path(manifest["files"][kind]).stat().st_size for kind in KINDS),
+                          "largest_file_bytes": max(Path(manifest["files"][kind]).stat().st_size
+                                                    for kind in KINDS)}
             if size == "XS":
                 print("Running the original design (baseline) on the XS drop ...", flush=True)
                 baseline = run_in_worker("baseline", settings.ingest_bucket, keys, env)
@@ -420,19 +522,63 @@ def _per_1k(run: dict) -> float:
     return sum(run["calls"].values()) / (run["rows"] / 1000)
 
 
+def _units_per_1k(run: dict) -> float:
+    return run["write_units"] / (run["rows"] / 1000)
+
+
+# Lambda gives CPU in proportion to memory: 1,769 MB is one full vCPU. The
+# figures here are from one core of these machines, taken as one vCPU.
+FULL_VCPU_MB = 1769
+LAMBDA_SECONDS = 900
+TMP_MB = 512  # Lambda's default ephemeral storage
+
+
+def projection(run: dict, memory_mb: int, in_process: dict | None) -> dict:
+    """One invocation in AWS for this drop, and the largest file that fits in 15 minutes twice over.
+
+    The completing invocation is the longest: it processes its file and then
+    publishes the whole batch. Its CPU time is the handler's time in process
+    (no emulator: the emulator's own slowness is not AWS's), scaled by the CPU
+    share ``memory_mb`` buys. Its calls are latency bound: at about 10 ms a
+    DynamoDB call and 20 ms a SendMessageBatch, on 4 and 8 threads.
+    """
+    cpu_share = min(1.0, memory_mb / FULL_VCPU_MB)
+    if in_process:
+        cpu_s = (in_process["ingest_s"] + in_process["publish_s"]) / cpu_share
+    else:
+        cpu_s = sum(run["seconds_per_file"]) / cpu_share
+    dynamodb_calls = sum(n for op, n in run["calls"].items() if op.startswith("dynamodb."))
+    sends = run["calls"].get("sqs.SendMessageBatch", 0)
+    calls_s = dynamodb_calls * 0.010 / 4 + sends * 0.020 / 8
+    seconds = cpu_s + calls_s
+    # Time and disk grow with the batch's bytes; a batch's files stand in the
+    # same proportion as here. Both get a 2x margin.
+    largest_share = run["largest_file_bytes"] / run["bytes"]
+    by_time = int(run["bytes"] / seconds * (LAMBDA_SECONDS / 2) * largest_share)
+    tmp_mb = in_process["tmp_peak_mb"] if in_process else 0.0
+    by_disk = (int(TMP_MB / 2 / (tmp_mb * 1024 * 1024 / run["bytes"]) * largest_share)
+               if tmp_mb else by_time)
+    return {"seconds": seconds, "cpu_s": cpu_s, "calls_s": calls_s, "tmp_mb": tmp_mb,
+            "max_file_bytes_by_time": by_time, "max_file_bytes_by_disk": by_disk,
+            "max_file_bytes": min(by_time, by_disk)}
+
+
 def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str, in_process: dict[str, dict]) -> None:
     print()
     print(f"{'run':<12}{'rows':>11}{'wall s':>9}{'rows/s':>10}{'peak RSS MB':>13}"
-          f"{'API calls':>11}{'per 1k rows':>13}")
+          f"{'API calls':>11}{'per 1k rows':>13}{'write units':>13}{'per 1k rows':>13}")
     for name, run in runs.items():
         calls = sum(run["calls"].values())
         print(f"{name:<12}{run['rows']:>11,}{run['wall_s']:>9.2f}{run['rows'] / run['wall_s']:>10,.0f}"
-              f"{run['peak_rss_mb']:>13.0f}{calls:>11,}{_per_1k(run):>13.1f}")
+              f"{run['peak_rss_mb']:>13.0f}{calls:>11,}{_per_1k(run):>13.1f}"
+              f"{run['write_units']:>13,}{_units_per_1k(run):>13.1f}")
     print()
     for name, run in runs.items():
         if run.get("peak_rss_mb_after_each_file"):
             print(f"{name}: peak RSS after customers, orders, items+publication: "
-                  + ", ".join(f"{mb:.0f} MB" for mb in run["peak_rss_mb_after_each_file"]))
+                  + ", ".join(f"{mb:.0f} MB" for mb in run["peak_rss_mb_after_each_file"])
+                  + "; seconds per invocation: "
+                  + ", ".join(f"{s:.1f}" for s in run["seconds_per_file"]))
     for name, run in runs.items():
         by_operation = ", ".join(f"{op} {n:,}" for op, n in sorted(run["calls"].items(), key=lambda x: -x[1]))
         print(f"{name}: {by_operation}")
@@ -442,7 +588,21 @@ def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str, in_proce
         steps = ", ".join(f"{mb:.0f}" for mb in run["peak_rss_mb_after_each_step"])
         print(f"{size}: files {run['ingest_s']:.1f} s, publication {run['publish_s']:.1f} s in "
               f"{run['partitions']} partition(s), {run['messages']:,} messages; peak RSS after "
-              f"customers, orders, items, publication: {steps} MB")
+              f"customers, orders, items, publication: {steps} MB; at most "
+              f"{run['tmp_peak_mb']:.0f} MB spilled to disk")
+    memory_mb = _lambda_memory_mb()
+    print()
+    print(f"Projected for AWS at {memory_mb} MB ({min(1.0, memory_mb / FULL_VCPU_MB):.2f} vCPU), the "
+          f"invocation that completes the batch:")
+    projections = {}
+    for size, run in runs.items():
+        if size in in_process and size in ("M", "L"):  # smaller drops are fixed costs mostly
+            projections[size] = p = projection(run, memory_mb, in_process[size])
+            print(f"{size}: {p['seconds']:.0f} s ({p['cpu_s']:.0f} s CPU, {p['calls_s']:.0f} s calls), "
+                  f"{p['tmp_mb']:.0f} MB of /tmp. With a 2x margin, 15 minutes fit a largest file of "
+                  f"{p['max_file_bytes_by_time'] / 2**20:,.0f} MiB and 512 MB of /tmp one of "
+                  f"{p['max_file_bytes_by_disk'] / 2**20:,.0f} MiB (MAX_FILE_BYTES: "
+                  f"{DEFAULT_MAX_FILE_BYTES / 2**20:,.0f} MiB)")
     ours, baseline = runs["XS"], runs["XS baseline"]
     print()
     print(f"XS drop: the original design made {_per_1k(baseline) / _per_1k(ours):.1f}x the API calls "
@@ -451,22 +611,38 @@ def print_report(runs: dict[str, dict], parsing: dict, parse_drop: str, in_proce
           f"{parsing['parse_rows_per_s']:,.0f} rows/s parse + validate + aggregate; "
           f"{parsing['csv_reader_rows_per_s']:,.0f} rows/s bare csv.reader "
           f"({parsing['parse_rows_per_s'] / parsing['csv_reader_rows_per_s']:.2f}x).")
-    medium = runs.get("M")
+    medium, large = runs.get("M"), runs.get("L")
     summary = {
         "calls_per_1k_rows": round(_per_1k(medium), 1) if medium else None,
+        "write_units_per_1k_rows": round(_units_per_1k(medium), 1) if medium else None,
         "baseline_calls_per_1k_rows": round(_per_1k(baseline), 1),
         "xs_calls_per_1k_rows": round(_per_1k(ours), 1),
+        "baseline_call_ratio": round(_per_1k(baseline) / _per_1k(ours), 1),
         "baseline_wall_ratio": round(baseline["wall_s"] / ours["wall_s"], 2),
         "parse_rows_per_s": round(parsing["parse_rows_per_s"]),
         "csv_reader_rows_per_s": round(parsing["csv_reader_rows_per_s"]),
         "m_wall_s": round(medium["wall_s"], 1) if medium else None,
         "m_peak_rss_mb": round(medium["peak_rss_mb"]) if medium else None,
     }
+    if large:
+        summary.update(l_wall_s=round(large["wall_s"], 1), l_peak_rss_mb=round(large["peak_rss_mb"]),
+                       l_calls_per_1k_rows=round(_per_1k(large), 2),
+                       l_write_units_per_1k_rows=round(_units_per_1k(large), 1))
     if "L" in in_process:
-        large = in_process["L"]
-        summary.update(l_in_process_s=round(large["ingest_s"] + large["publish_s"], 1),
-                       l_in_process_peak_rss_mb=round(large["peak_rss_mb"]))
+        large_in_process = in_process["L"]
+        summary.update(l_in_process_s=round(large_in_process["ingest_s"] + large_in_process["publish_s"], 1),
+                       l_in_process_peak_rss_mb=round(large_in_process["peak_rss_mb"]))
+    if "L" in projections:
+        summary.update(l_projected_aws_s=round(projections["L"]["seconds"]),
+                       projected_max_file_bytes=projections["L"]["max_file_bytes"])
     print(json.dumps(summary))
+
+
+def _lambda_memory_mb() -> int:
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    stage = config["stages"]["local"]
+    function = stage.get("lambda_functions", {}).get("on_csv_uploaded", {})
+    return int(function.get("lambda_memory_size", stage.get("lambda_memory_size", 128)))
 
 
 if __name__ == "__main__":
