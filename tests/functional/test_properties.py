@@ -68,6 +68,7 @@ def status_of(sb: Sandbox, batch_id: str) -> dict:
     status.pop("published_at")
     for entry in status["files"]:
         entry.pop("processed_at", None)
+        entry.pop("rows_kept_until", None)
     return status
 
 
