@@ -219,14 +219,15 @@ class Pipeline:
             self._store.record_file(name.batch.key, record)
         except StaleEventError:
             # Never recorded, and now never can be: nobody reads these chunks.
-            self._discard(name.batch.key, name.kind, WriteSet(write_id, written.chunks,
-                                                              self._store.shards))
+            self._store.delete_rows(name.batch.key, name.kind,
+                                    WriteSet(write_id, written.chunks, self._store.shards))
             raise
         return written.rows
 
-    def _discard(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
-        if write_set.chunks:
-            self._store.delete_rows(batch_key, kind, write_set)
+    def _retire(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
+        """Delete a recorded set of chunks, then drop it from its file record's list."""
+        self._store.delete_rows(batch_key, kind, write_set)
+        self._store.forget_write_set(batch_key, kind, write_set)
 
     def _reject(self, name: ObjectName, etag: str, sequencer: str, error: RejectedInputError,
                 outcome: Outcome, partial: WriteSet) -> Outcome:
@@ -239,7 +240,7 @@ class Pipeline:
                 report_key=report_key, sequencer=sequencer, write_id=partial.write_id,
                 chunks=partial.chunks))
         except StaleEventError as exc:
-            self._discard(name.batch.key, name.kind, partial)
+            self._store.delete_rows(name.batch.key, name.kind, partial)
             outcome.status, outcome.error = SUPERSEDED, str(exc)
             return outcome
         # Written after the record, so that a stale event leaves no report; a
@@ -248,8 +249,7 @@ class Pipeline:
         # The rows read before the first problem were written: nobody will read them.
         # (Recorded first, so a crash here leaves them listed for the next publication.)
         if partial.chunks:
-            self._store.delete_rows(name.batch.key, name.kind, partial)
-            self._store.forget_write_set(name.batch.key, name.kind, partial)
+            self._retire(name.batch.key, name.kind, partial)
         outcome.status, outcome.report_key, outcome.error = REJECTED, report_key, str(error)
         outcome.problem_count = error.problem_count
         return outcome
@@ -324,8 +324,7 @@ class Pipeline:
         """
         for kind, record in state.files.items():
             for write_set in record.replaced_sets():
-                self._store.delete_rows(batch.key, kind, write_set)
-                self._store.forget_write_set(batch.key, kind, write_set)
+                self._retire(batch.key, kind, write_set)
 
     # --- for a person debugging the pipeline (the HTTP routes) --------------------
     def _complete_state(self, batch: BatchRef) -> BatchState:

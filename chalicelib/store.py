@@ -246,9 +246,6 @@ class BatchStore:
         self.write_units = 0    # what they cost, by DynamoDB's rule (ceil(bytes / 1 KB) each)
         self.items_deleted = 0
 
-    def now(self) -> float:
-        return self._clock()
-
     # --- rows -----------------------------------------------------------------
     def write_rows(self, batch_key: str, kind: str, write_id: str, rows: Iterable,
                    progress: WriteProgress | None = None) -> WrittenRows:
