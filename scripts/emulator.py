@@ -23,15 +23,24 @@ answers:
   attributes, counts included; here it reads the retention period alone;
 - DeleteMessageBatch rebuilds the queue's message list for every receipt
   handle; here it takes the batch's messages out in one pass.
+
+moto's DynamoDB is not atomic under threads: an UpdateItem on a new key puts
+an item with the key alone, then sets its attributes, so a Query from another
+thread can see an item with nothing but its key (DynamoDB applies a write
+whole). The emulator serves one DynamoDB request at a time, which is what
+DynamoDB's per-item atomicity looks like from outside.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import functools
 import signal
 import sys
+import threading
 
 from moto.core.utils import unix_time, unix_time_millis
+from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                            create_backend_app)
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
@@ -125,6 +134,19 @@ def install_sqs_fixes() -> None:
     SQSBackend.delete_message_batch = delete_message_batch
 
 
+def one_at_a_time(call_action, lock: threading.Lock):
+    """``call_action`` that waits for any other DynamoDB request to finish first."""
+    @functools.wraps(call_action)
+    def serialised(self):
+        with lock:
+            return call_action(self)
+    return serialised
+
+
+def install_dynamodb_fixes() -> None:
+    DynamoHandler.call_action = one_at_a_time(DynamoHandler.call_action, threading.Lock())
+
+
 class PeekMiddleware:
     def __init__(self, app) -> None:
         self._app = app
@@ -149,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     install_sqs_fixes()
+    install_dynamodb_fixes()
     app = PeekMiddleware(DomainDispatcherApplication(create_backend_app))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     return 0
