@@ -41,6 +41,9 @@ from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchSt
                               batch_scope, folder_scope, write_id_for)
 
 _CHUNK_BYTES = 1024 * 1024
+# A claimed publication not finished within this long was abandoned (its
+# invocation was stopped): Lambda's longest timeout, 15 minutes.
+CLAIM_LEASE_SECONDS = 15 * 60
 
 
 @dataclass
@@ -172,7 +175,7 @@ class Pipeline:
                               [m for m in state.misnamed if m.kind == name.kind])
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
-        self._publish_if_complete(name.batch, state, outcome)
+        self._publish_if_complete(name.batch, state, outcome, claimant=f"{name.key}@{etag}")
         return outcome
 
     def _misnamed(self, key: str, etag: str, error: MisnamedObjectError) -> Outcome:
@@ -255,7 +258,8 @@ class Pipeline:
         return outcome
 
     @tracer.capture_method
-    def _publish_if_complete(self, batch: BatchRef, state: BatchState, outcome: Outcome) -> None:
+    def _publish_if_complete(self, batch: BatchRef, state: BatchState, outcome: Outcome,
+                             claimant: str = "") -> None:
         outcome.waiting_for = state.missing_kinds()
         if outcome.waiting_for:
             if state.expiry_problem() and not outcome.error:
@@ -266,16 +270,34 @@ class Pipeline:
         if publication and publication.version_key == version_key:
             if publication.state == PUBLISHED:
                 return
-            # Claimed but not marked published: its publisher failed part-way
-            # (or is still at work). Publishing again may repeat messages, which
-            # carry an idempotency key for that reason; it never loses them.
+            # Claimed but not marked published: its publisher failed part-way,
+            # or is still at work. Only a retry of the claiming event publishes
+            # again (it failed; messages carry an idempotency key for repeats):
+            # any other invocation would duplicate what the claimer is still
+            # sending, unless the claim outlived the longest an invocation lives.
+            if publication.claimed_by and publication.claimed_by != claimant:
+                if not self._lease_expired(publication.claimed_at):
+                    return  # the claiming invocation publishes it
+                if self._store.take_over_publication(batch.key, publication, claimant,
+                                                     self._now()) is None:
+                    return  # another invocation took it over first
             revision = publication.revision
         else:
-            claimed = self._store.claim_publication(batch.key, version_key, self._now())
+            claimed = self._store.claim_publication(batch.key, version_key, self._now(),
+                                                    claimed_by=claimant)
             if claimed is None:
                 return  # another invocation claimed these versions and publishes them
             revision = claimed.revision
         self._publish(batch, state, revision, outcome)
+
+    def _lease_expired(self, claimed_at: str) -> bool:
+        try:
+            claimed = datetime.fromisoformat(claimed_at.replace("Z", "+00:00"))
+            now = datetime.fromisoformat(self._now().replace("Z", "+00:00"))
+            age = (now - claimed).total_seconds()
+        except (ValueError, TypeError):
+            return True  # a claim whose time cannot be read cannot be waited for
+        return age > CLAIM_LEASE_SECONDS
 
     def _messages(self, batch: BatchRef, state: BatchState, revision: int,
                   summary: BatchSummary) -> Iterator[CustomerMessage]:

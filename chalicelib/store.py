@@ -125,6 +125,7 @@ class Publication:
     published_at: str = ""
     messages: int = 0
     claim_token: str = ""  # unique per claim attempt: tells a retried claim from a rival's
+    claimed_by: str = ""   # the claiming event's object key@etag: only its retries republish
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,8 @@ class BatchStore:
                                  Key={"pk": {"S": scope}, "sk": {"S": _MISNAMED + file_name}})
 
     def claim_publication(self, batch_key: str, version_key: str, now: str,
-                          after_revision: int | None = None) -> Publication | None:
+                          after_revision: int | None = None,
+                          claimed_by: str = "") -> Publication | None:
         """Take the next revision for ``version_key``; None if it is already taken.
 
         The condition makes the claim exclusive: of two invocations that complete
@@ -480,14 +482,15 @@ class BatchStore:
                 Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
                 UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
                                   "version_key = :vk, #state = :publishing, claimed_at = :now, "
-                                  "claim_token = :token "
+                                  "claim_token = :token, claimed_by = :by "
                                   "REMOVE published_at, messages"),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"},
                                            ":vk": {"S": version_key}, ":now": {"S": now},
                                            ":publishing": {"S": PUBLISHING},
-                                           ":token": {"S": token}, **values},
+                                           ":token": {"S": token}, ":by": {"S": claimed_by},
+                                           **values},
                 ReturnValues="ALL_NEW")
         except self._client.exceptions.ConditionalCheckFailedException:
             # botocore retries a call whose answer was lost (a time-out): if our
@@ -496,6 +499,34 @@ class BatchStore:
             current = self.read_batch(batch_key).publication
             if current is not None and current.claim_token == token:
                 return current
+            return None
+        return _publication_from_item(response["Attributes"])
+
+    def take_over_publication(self, batch_key: str, claim: Publication, claimed_by: str,
+                              now: str) -> Publication | None:
+        """Take over ``claim``, abandoned by its invocation; None if it changed meanwhile.
+
+        Conditional on the claim being exactly as read, so that of two invocations
+        that find it abandoned, one takes it over.
+        """
+        token = uuid.uuid4().hex
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
+                UpdateExpression="SET claimed_at = :now, claim_token = :token, claimed_by = :by",
+                ConditionExpression="revision = :rev AND claim_token = :old AND #state = :publishing",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":now": {"S": now}, ":token": {"S": token},
+                                           ":by": {"S": claimed_by},
+                                           ":rev": {"N": str(claim.revision)},
+                                           ":old": {"S": claim.claim_token},
+                                           ":publishing": {"S": PUBLISHING}},
+                ReturnValues="ALL_NEW")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            current = self.read_batch(batch_key).publication
+            if current is not None and current.claim_token == token:
+                return current  # our own take-over, answered late and retried
             return None
         return _publication_from_item(response["Attributes"])
 
@@ -604,4 +635,5 @@ def _publication_from_item(item: dict) -> Publication:
         state=item["state"]["S"], claimed_at=item["claimed_at"]["S"],
         published_at=item.get("published_at", {}).get("S", ""),
         messages=int(item.get("messages", {}).get("N", "0")),
-        claim_token=item.get("claim_token", {}).get("S", ""))
+        claim_token=item.get("claim_token", {}).get("S", ""),
+        claimed_by=item.get("claimed_by", {}).get("S", ""))

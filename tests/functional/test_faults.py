@@ -815,3 +815,39 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
         assert_sample_messages(bodies(distinct(received, repeats_allowed=False)), batch_id)
         found = status(sandbox, batch_id)
         assert (found["published"], found["revision"], found["messages"]) == (True, 1, 3)
+
+
+def test_a_second_completer_leaves_a_claimed_publication_to_its_claimer_until_the_lease_ends(sandbox, wire):
+    """Two invocations complete a batch at once; the one that loses the claim finds the
+    revision claimed, not published, while the winner is still sending: it must not send
+    the messages a second time. A claim older than the lease was abandoned: taken over."""
+    from datetime import datetime, timedelta, timezone
+    from chalicelib.pipeline import CLAIM_LEASE_SECONDS, utc_now
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    claims = []
+
+    def winner_claims_first(attempt):
+        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not claims:
+            version_key = attempt.body()["ExpressionAttributeValues"][":vk"]["S"]
+            claims.append(rival_store(sandbox).claim_publication(
+                f"{FOLDER}/{SAMPLE_BATCH}", version_key, utc_now(),
+                claimed_by=f"{key_of('orders', SAMPLE_BATCH)}@winner"))
+
+    with wire.fault(winner_claims_first):
+        sandbox.deliver(items, event)
+    again = sandbox.deliver(items, event)  # a retry of the loser, the winner still at work
+
+    assert (again["published_revision"], again["messages"]) == (0, 0)
+    assert sandbox.take_messages() == []  # nothing sent twice
+    assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"
+
+    # The winner was stopped mid-way and never came back: after the lease, taken over.
+    abandoned = (datetime.now(timezone.utc) - timedelta(seconds=CLAIM_LEASE_SECONDS + 60)).isoformat()
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName=sandbox.settings.table_name,
+        Key={"pk": {"S": f"batch#{FOLDER}/{SAMPLE_BATCH}"}, "sk": {"S": "publication"}},
+        UpdateExpression="SET claimed_at = :old", ExpressionAttributeValues={":old": {"S": abandoned}})
+    taken_over = sandbox.deliver(items, event)
+
+    assert (taken_over["published_revision"], taken_over["messages"]) == (1, 3)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
