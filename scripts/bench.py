@@ -46,7 +46,7 @@ from chalicelib.parsing import parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
 from scripts.generate import generate
 from scripts.progress import Progress
-from scripts.provision import provision
+from scripts.sandbox.provision import provision
 
 DROPS = {  # customers, orders, items
     "XS": (100, 500, 1_500),
@@ -259,7 +259,7 @@ def free_port() -> int:
 
 def start_emulator(port: int, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")
-    process = subprocess.Popen([sys.executable, "-m", "scripts.emulator", "-p", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "scripts.sandbox.emulator", "-p", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_DIR)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

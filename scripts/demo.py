@@ -33,7 +33,8 @@ from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
 from chalicelib.parsing import decode_lines
-from scripts import sandbox
+from scripts.sandbox import lifecycle
+from scripts.sandbox.state import sandbox_dir
 from scripts.logs import format_line
 from scripts.tail import peek
 
@@ -165,7 +166,7 @@ def _json(value) -> str:
 def run(timeout: float, keep: bool) -> int:
     data_dir = PROJECT_DIR / "data"
     started = time.monotonic()
-    state, started_here = sandbox.up(quiet=False)
+    state, started_here = lifecycle.up(quiet=False)
     try:
         os.environ.update(state.client_env)
         env = {**os.environ, **state.client_env}
@@ -174,7 +175,7 @@ def run(timeout: float, keep: bool) -> int:
         peek(state.endpoint, state.output_queue_url)
         folder = demo_folder()
         files = [data_dir / f"{kind}_{SAMPLE_BATCH}.csv" for kind in KINDS]
-        log = RunnerLog(sandbox.sandbox_dir() / "runner.log")
+        log = RunnerLog(sandbox_dir() / "runner.log")
         print(f"\nUploading the sample batch {SAMPLE_BATCH} ({len(files)} files) into a folder of "
               f"its own, {folder}/, with awslocal:")
         upload(files, state.ingest_bucket, folder, env)
@@ -188,7 +189,7 @@ def run(timeout: float, keep: bool) -> int:
             raise DemoError(
                 f"only {len(messages)} of {expected} messages of {folder}/ batch {SAMPLE_BATCH} "
                 f"were on the queue within {timeout:.0f}s. Look at the event runner's log: "
-                f"{sandbox.sandbox_dir() / 'runner.log'} (and `make local-status` for the "
+                f"{sandbox_dir() / 'runner.log'} (and `make local-status` for the "
                 f"dead-letter queue); a consumer of the queue may also have taken them already")
         print_messages(messages)
         rows = sum(customer_count(p) for p in files)
@@ -203,7 +204,7 @@ def run(timeout: float, keep: bool) -> int:
         return 0
     finally:
         if started_here and not keep:
-            sandbox.down(quiet=True)
+            lifecycle.down(quiet=True)
             print("Stopped the sandbox this demo started.")
 
 

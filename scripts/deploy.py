@@ -1,7 +1,7 @@
 """Deploys a stage to AWS and tears it down: `make deploy` and `make destroy`.
 
 A deploy is a plan of steps: check where it goes and that the stage's IAM
-policy fits it, provision the data resources (scripts/provision.py),
+policy fits it, provision the data resources (scripts/sandbox/provision.py),
 `chalice deploy`, then set how Lambda retries the S3 handler's events and where
 it sends the ones that fail. `--dry-run` prints the plan with every resource
 name and calls nothing. The command runner and the AWS clients are injected,
@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from chalicelib import aws
 from chalicelib.config import CHALICE_CONFIG, Settings, stage_environment
 from chalicelib.errors import ConfigurationError, PipelineError
-from scripts.provision import provision, queue_arn
+from scripts.sandbox.provision import provision, queue_arn
 
 # Stages meant for an emulator (LocalStack); every other stage is an AWS stage.
 EMULATOR_STAGES = frozenset({"local"})

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from scripts.progress import Progress
-from scripts.sandbox import sandbox_dir
+from scripts.sandbox.state import sandbox_dir
 
 
 @dataclass

@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from scripts import sandbox
+from scripts.sandbox.state import sandbox_dir
 
 _RUNNER_LINE = re.compile(r"^\d{4}-\d\d-\d\d (\d\d:\d\d:\d\d),\d+ (\w+) event_runner (.*)$")
 # The runner's line for an event that invoked no handler (event_runner.handle_message).
 _SKIPPED = re.compile(r": skipped, no handler matches \S+$")
+# Lambda's own REPORT line: its figures are on the invocation's line already.
+_REPORT = re.compile(r"^REPORT RequestId: ")
 _CONTEXT_KEYS = ("batch_id", "file_kind", "object_key", "rows_read", "rows_rejected", "writes",
                  "duration_ms", "revision", "messages", "problem_count", "report_key")
 
@@ -32,9 +34,10 @@ def format_line(line: str, verbose: bool = False) -> str | None:
     match = _RUNNER_LINE.match(line)
     if match:
         clock, level, message = match.groups()
-        if not verbose and _SKIPPED.search(message):
+        if not verbose and (_SKIPPED.search(message) or _REPORT.match(message)):
             return None
-        return f"{clock}  {'ERROR ' if level == 'ERROR' else ''}{message}"
+        marked = f"{level} " if level in ("ERROR", "WARNING") else ""
+        return f"{clock}  {marked}{message.expandtabs(1) if _REPORT.match(message) else message}"
     if not verbose or not line.strip():
         return None
     if line.startswith("{"):
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also skipped events, the function's own records and tracebacks")
     parser.add_argument("--no-follow", action="store_true", help="print what is there and stop")
     args = parser.parse_args(argv)
-    path = Path(sandbox.sandbox_dir()) / "runner.log"
+    path = Path(sandbox_dir()) / "runner.log"
     if not path.exists():
         print(f"No runner log at {path}: start the sandbox with `make local-up`.", file=sys.stderr)
         return 1

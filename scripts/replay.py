@@ -27,8 +27,9 @@ from typing import TextIO
 from urllib.parse import unquote_plus
 
 from chalicelib import aws
-from scripts import sandbox
-from scripts.event_runner import EventRunner, build_runner, plural
+from scripts.sandbox import lifecycle
+from scripts.sandbox.state import sandbox_dir
+from scripts.sandbox.runner import EventRunner, build_runner, plural
 from scripts.logs import format_line
 
 # Long enough that nothing taken in this run is handed out again before it ends.
@@ -258,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="also each failed attempt with its traceback and the function's "
                              "records (VERBOSE=1 does the same)")
     args = parser.parse_args(argv)
-    state = sandbox.require_running()
+    state = lifecycle.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)
     runner = build_runner(args.stage, max_attempts=3, retry_delay=1.0)
-    log_path = sandbox.sandbox_dir() / "runner.log"
+    log_path = sandbox_dir() / "runner.log"
     terminal = sys.stdout
     with _replay_output(log_path, terminal, args.verbose):
         result = replay(runner, aws.client("sqs"), state.dead_letter_queue_url, args.dry_run)

@@ -16,7 +16,7 @@ from chalicelib.config import Settings
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
-from scripts import sandbox
+from scripts.sandbox import lifecycle
 
 
 def plural(count: int, noun: str) -> str:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: name the batch: make status BATCH=20230828, or "
               "BATCH=partner-a/20230828 for files under partner-a/", file=sys.stderr)
         return 2
-    state = sandbox.require_running()
+    state = lifecycle.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)

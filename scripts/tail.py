@@ -30,8 +30,9 @@ from chalicelib import aws
 from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
-from scripts import sandbox
-from scripts.emulator import PEEK_PATH
+from scripts.sandbox import lifecycle
+from scripts.sandbox.state import State
+from scripts.sandbox.emulator import PEEK_PATH
 
 HEADER = (f"{'sent':<9}{'folder':<27}{'batch':<14}{'rev':>4}  {'id':<8}{'name':<22}"
           f"{'orders':>6}{'total':>14}")
@@ -135,7 +136,7 @@ def describe(message: dict) -> str:
             f"{len(body.get('orders', [])):>6}{str(body.get('total_amount_spent', '')):>14}")
 
 
-def watch(state: sandbox.State, show_json: bool, consume: bool, once: bool) -> None:
+def watch(state: State, show_json: bool, consume: bool, once: bool) -> None:
     sqs = aws.client("sqs")
     seen: set[str] = set()
     taken = 0
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                              "of every batch (its consumers will not get them)")
     parser.add_argument("--once", action="store_true", help="print what is there and stop")
     args = parser.parse_args(argv)
-    state = sandbox.require_running()
+    state = lifecycle.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)

@@ -26,7 +26,7 @@ from chalicelib.errors import RejectedInputError
 from chalicelib.keys import BatchRef, parse_object_key
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
-from scripts import sandbox
+from scripts.sandbox import lifecycle
 from scripts.progress import Progress
 
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             batches.append(parse_object_key(path.name).batch)
         except RejectedInputError as exc:
             print(f"note: {exc}", file=sys.stderr)  # uploaded anyway: the pipeline reports it too
-    state = sandbox.require_running()
+    state = lifecycle.require_running()
     if state is None:
         return 1
     os.environ.update(state.client_env)

@@ -12,7 +12,7 @@ from chalicelib import aws, wiring
 from chalicelib.config import Settings
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
-from scripts.provision import Resources, provision
+from scripts.sandbox.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import yaml
 
-from scripts.localstack import COMPOSE_FILE, HEALTH_PATH, REQUIRED_SERVICES, SERVICE
+from scripts.sandbox.localstack import COMPOSE_FILE, HEALTH_PATH, REQUIRED_SERVICES, SERVICE
 
 PINNED_IMAGE = "localstack/localstack:4.14.0"
 

@@ -17,7 +17,7 @@ from moto import mock_aws
 from chalicelib import aws
 from chalicelib.config import Settings
 from scripts.deploy import DeployError, Deployment, Target, load_stage, main, put_event_invoke_config
-from scripts.provision import PITR_ENABLED, PITR_UNSUPPORTED, ensure_point_in_time_recovery, provision
+from scripts.sandbox.provision import PITR_ENABLED, PITR_UNSUPPORTED, ensure_point_in_time_recovery, provision
 
 ENVIRON = {"AWS_DEFAULT_REGION": "us-east-1"}
 

@@ -6,7 +6,7 @@ import pytest
 from moto import mock_aws
 from moto.sqs.models import SQSBackend, sqs_backends
 
-from scripts.emulator import delete_message_batch
+from scripts.sandbox.emulator import delete_message_batch
 
 MOTO_ACCOUNT = "123456789012"
 
@@ -64,7 +64,7 @@ def test_every_deleted_message_is_gone_and_stays_deleted(count):
 def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
     from moto.core.utils import unix_time_millis
 
-    from scripts.emulator import is_message_valid_based_on_retention_period
+    from scripts.sandbox.emulator import is_message_valid_based_on_retention_period
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
@@ -78,7 +78,7 @@ def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
 
 
 def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
-    from scripts import emulator
+    from scripts.sandbox import emulator
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from chalicelib.pipeline import Pipeline
-from scripts.event_runner import EventRunner, events_queue_name, load_app, s3_events_of
-from scripts.provision import connect_bucket_to_queue
+from scripts.sandbox.runner import EventRunner, events_queue_name, load_app, s3_events_of
+from scripts.sandbox.provision import connect_bucket_to_queue
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 

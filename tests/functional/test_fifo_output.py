@@ -13,7 +13,7 @@ from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
 from chalicelib.telemetry import Telemetry
-from scripts.provision import provision
+from scripts.sandbox.provision import provision
 
 CUSTOMERS = 25  # three SendMessageBatch calls
 

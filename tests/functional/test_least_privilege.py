@@ -28,7 +28,7 @@ from moto import mock_aws
 from chalicelib import aws, wiring
 from scripts.deploy import (Stage, action_matches, allows, load_stage, policy_statements,
                             regions_named, resource_matches, wildcard_problems)
-from scripts.provision import provision
+from scripts.sandbox.provision import provision
 from tests.conftest import PROJECT_DIR, SAMPLE_BATCH, sample_bytes
 from tests.functional.conftest import Sandbox
 

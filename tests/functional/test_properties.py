@@ -30,7 +30,7 @@ from chalicelib import aws, wiring
 from chalicelib.config import Settings
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
-from scripts.provision import provision
+from scripts.sandbox.provision import provision
 from tests.conftest import PROJECT_DIR
 from tests.functional.conftest import Received, Sandbox, by_idempotency_key
 

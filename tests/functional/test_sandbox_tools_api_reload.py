@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.sandbox import api_sources, supervise
+from scripts.sandbox.local_api import api_sources, supervise
 
 # Stands in for `chalice local`: notes its pid, then serves until it is stopped.
 SERVER = "import os, sys, time; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n'); time.sleep(120)"

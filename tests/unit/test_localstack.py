@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localstack import (COMPOSE_FILE, COMPOSE_PROJECT, REQUIRED_SERVICES, CommandResult,
+from scripts.sandbox.localstack import (COMPOSE_FILE, COMPOSE_PROJECT, REQUIRED_SERVICES, CommandResult,
                                 LocalStack, LocalStackError, not_ready)
 
 HEALTHY = {"services": {**{name: "available" for name in REQUIRED_SERVICES}, "s3": "running",

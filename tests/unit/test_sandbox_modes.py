@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.sandbox import SandboxError, choose_mode
+from scripts.sandbox.errors import SandboxError
+from scripts.sandbox.modes import choose_mode
 
 
 def docker(answers: bool):

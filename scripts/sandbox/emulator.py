@@ -1,6 +1,6 @@
 """The embedded emulator: moto's server, plus a read-only view of queue contents.
 
-    python -m scripts.emulator -H 127.0.0.1 -p 4566
+    python -m scripts.sandbox.emulator -H 127.0.0.1 -p 4566
 
 It serves every AWS API moto emulates, exactly as ``moto_server`` does, and
 adds ``GET /_aws/sqs/messages?QueueUrl=...``, the developer endpoint LocalStack

@@ -1,0 +1,226 @@
+"""The runner's execution environments: worker processes started on demand, reused while warm.
+
+Up to the function's concurrency run at once. An environment that timed out,
+ran out of memory or died is replaced by a fresh one (a cold start) the next
+time one is needed. ``environments.json`` in the sandbox folder says which are
+warm and which busy, for `make local-status`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from scripts.sandbox import memory
+from scripts.sandbox.function_config import FunctionConfig
+from scripts.sandbox.report import Report
+
+WORKER_MODULE = "scripts.sandbox.worker"
+# How often a busy environment's memory is looked at: a peak between two looks
+# is still caught, as the kernel keeps the high-water mark.
+_SAMPLE_SECONDS = 0.02
+
+
+@dataclass
+class Attempt:
+    """One invocation in one environment, as the runner reports it."""
+
+    ok: bool
+    report: Report
+    environment: str
+    payload: object = None
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class Environment:
+    id: str
+    process: subprocess.Popen
+    connection: Connection
+    started: str
+    init_ms: float = 0.0
+    invocations: int = 0
+    busy: bool = False
+    alive: bool = True
+    init_error: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        self.alive = False
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.connection.close()
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "pid": self.pid, "state": "busy" if self.busy else "warm",
+                "invocations": self.invocations, "started": self.started,
+                "init_ms": round(self.init_ms, 2)}
+
+
+def start_environment(stage: str, project: Path, init_timeout: float) -> Environment:
+    """A cold start: a new worker that imports the app; init_error says if that failed."""
+    ours, theirs = socket.socketpair()
+    process = subprocess.Popen(
+        [sys.executable, "-m", WORKER_MODULE, "--fd", str(theirs.fileno()), "--stage", stage,
+         "--project-dir", str(project)],
+        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+    theirs.close()
+    connection = Connection(ours.detach())
+    environment = Environment(uuid.uuid4().hex[:8], process, connection,
+                              datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started = time.monotonic()
+    ready = None
+    if connection.poll(init_timeout):
+        try:
+            ready = connection.recv()
+        except EOFError:
+            pass
+    else:
+        ready = {"ready": False, "error": f"Init timed out after {init_timeout:.2f} seconds",
+                 "error_type": "Sandbox.Timedout"}
+    environment.init_ms = (ready or {}).get("init_ms", (time.monotonic() - started) * 1000)
+    if not (ready or {}).get("ready"):
+        environment.stop()
+        environment.init_error = ready or {
+            "error": f"Runtime exited during init (exit status {process.returncode})",
+            "error_type": "Runtime.ExitError"}
+    return environment
+
+
+def invoke(environment: Environment, function: FunctionConfig, request_id: str, handler: str,
+           event: dict, cold: bool) -> Attempt:
+    """Run one invocation; stop the environment if it outlives the timeout or the memory."""
+    pid, size = environment.pid, function.memory_mb
+    memory.reset_peak(pid)
+    started = time.monotonic()
+    deadline = started + function.timeout_seconds
+    environment.connection.send({"handler": handler, "event": event, "request_id": request_id})
+    answer, status, peak = None, "", 0
+    while True:
+        peak = max(peak, memory.peak_mb(pid))
+        if peak > size:
+            status = "oom"
+            break
+        if time.monotonic() >= deadline:
+            status = "timeout"
+            break
+        if environment.connection.poll(_SAMPLE_SECONDS):
+            try:
+                answer = environment.connection.recv()
+            except (EOFError, OSError):
+                status = "died"
+            break
+    duration = (time.monotonic() - started) * 1000
+    if answer is not None:
+        peak = max(peak, memory.peak_mb(pid))
+        if peak > size:  # a peak between the last look and the answer: Lambda would have stopped it
+            answer, status = None, "oom"
+    init = environment.init_ms if cold else None
+    environment.invocations += 1
+    if answer is not None:
+        report = Report(request_id, duration, size, peak, init)
+        return Attempt(answer["ok"], report, environment.id, payload=answer.get("payload"),
+                       error=answer.get("error", ""), error_type=answer.get("error_type", ""),
+                       traceback=answer.get("traceback", ""))
+    environment.stop()
+    if status == "timeout":
+        report = Report(request_id, duration, size, peak, init, status="timeout")
+        return Attempt(False, report, environment.id, error_type="Sandbox.Timedout",
+                       error=f"Task timed out after {function.timeout_seconds:.2f} seconds")
+    if status == "oom":
+        report = Report(request_id, duration, size, peak, init, status="error",
+                        error_type="Runtime.OutOfMemory")
+        return Attempt(False, report, environment.id, error_type="Runtime.OutOfMemory",
+                       error=(f"Runtime exited with error: signal: killed (out of memory: "
+                              f"{peak} MB used, Memory Size {size} MB)"))
+    code = environment.process.returncode
+    reason = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    report = Report(request_id, duration, size, peak, init, status="error",
+                    error_type="Runtime.ExitError")
+    return Attempt(False, report, environment.id, error_type="Runtime.ExitError",
+                   error=f"Runtime exited with error: {reason}")
+
+
+class EnvironmentPool:
+    """At most ``function.concurrency`` environments of one function, reused while warm."""
+
+    def __init__(self, function: FunctionConfig, stage: str, project: Path,
+                 status_file: Path | None = None) -> None:
+        self.function = function
+        self._stage, self._project, self._status_file = stage, project, status_file
+        self._slots = threading.BoundedSemaphore(function.concurrency)
+        self._lock = threading.Lock()
+        self._environments: list[Environment] = []
+        self._write_status()
+
+    def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:
+        with self._slots:
+            environment, cold = self._take()
+            try:
+                if environment.init_error:
+                    error = environment.init_error
+                    report = Report(request_id, 0.0, self.function.memory_mb, 0,
+                                    environment.init_ms, status="error",
+                                    error_type=error["error_type"])
+                    return Attempt(False, report, environment.id, error=error["error"],
+                                   error_type=error["error_type"],
+                                   traceback=error.get("traceback", ""))
+                return invoke(environment, self.function, request_id, handler, event, cold)
+            finally:
+                self._give_back(environment)
+
+    def _take(self) -> tuple[Environment, bool]:
+        with self._lock:
+            for environment in self._environments:
+                if environment.alive and not environment.busy:
+                    environment.busy = True
+                    self._write_status()
+                    return environment, False
+        environment = start_environment(self._stage, self._project,
+                                        init_timeout=max(10.0, self.function.timeout_seconds))
+        environment.busy = True
+        with self._lock:
+            self._environments.append(environment)
+            self._write_status()
+        return environment, True
+
+    def _give_back(self, environment: Environment) -> None:
+        with self._lock:
+            environment.busy = False
+            if not environment.alive:
+                self._environments.remove(environment)
+            self._write_status()
+
+    def close(self) -> None:
+        with self._lock:
+            for environment in self._environments:
+                environment.stop()
+            self._environments.clear()
+            self._write_status()
+
+    def _write_status(self) -> None:
+        if self._status_file is None:
+            return
+        status = {"function": self.function.name, "concurrency": self.function.concurrency,
+                  "timeout_seconds": self.function.timeout_seconds,
+                  "memory_mb": self.function.memory_mb,
+                  "environments": [e.as_dict() for e in self._environments]}
+        temporary = self._status_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(status, indent=2))
+        temporary.replace(self._status_file)  # a reader never sees half a file

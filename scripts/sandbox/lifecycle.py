@@ -1,0 +1,259 @@
+"""`make local-up`, `local-down`, `local-deliver`: start, provision, switch and stop the sandbox."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from urllib.parse import urlparse
+
+from chalicelib import aws
+from chalicelib.config import PROJECT_DIR, Settings
+from scripts.sandbox.errors import SandboxError
+from scripts.sandbox.modes import choose_mode, docker_answers
+from scripts.sandbox.processes import spawn, endpoint_answers, pid_alive, port_in_use, stop_process
+from scripts.sandbox.provision import (connect_bucket_to_function, connect_bucket_to_queue, ensure_queue,
+                                       provision)
+from scripts.sandbox.state import (HOST, TO_FUNCTION, TO_RUNNER, State, client_env, load_state, sandbox_dir,
+                                   sandbox_port, save_state, state_path)
+
+RUNNER_MODULE, EMULATOR_MODULE = "scripts.sandbox.runner", "scripts.sandbox.emulator"
+
+
+def _runner_command(stage: str) -> list[str]:
+    return [sys.executable, "-m", RUNNER_MODULE, "--stage", stage]
+
+
+def start_runner(state: State, fresh_log: bool = False) -> int:
+    env = {**os.environ, **state.client_env, "PYTHONUNBUFFERED": "1"}
+    return spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env, fresh_log).pid
+
+
+def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = False) -> tuple[State, bool]:
+    """Start (or reuse) the sandbox; return its state and whether this call started it."""
+    say = (lambda *a: None) if quiet else print
+    sandbox_dir().mkdir(parents=True, exist_ok=True)
+    state = load_state()
+    if state and is_alive(state):
+        # Provisioning again is harmless and puts back anything deleted by hand.
+        _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid,
+                   state.delivery)
+        if state.delivery == TO_RUNNER and not pid_alive(state.runner_pid, RUNNER_MODULE):
+            state.runner_pid = start_runner(state)
+            save_state(state)
+            say(f"Restarted the event runner (pid {state.runner_pid}).")
+        say(f"Sandbox already running at {state.endpoint} ({state.mode}).")
+        return state, False
+    if state:  # left over from a sandbox that died: clear it before starting anew
+        _stop(state)
+
+    mode, note = choose_mode(requested_mode or os.environ.get("SANDBOX", "auto"), docker_answers)
+    if note:
+        say(note)
+    if mode == "external":
+        state = _up_external(stage, os.environ["AWS_ENDPOINT_URL"].rstrip("/"), say)
+    elif mode == "localstack":
+        state = _up_localstack(stage, say)
+    else:
+        state = _up_embedded(stage, say)
+    say(f"Provisioned bucket {state.ingest_bucket}, table {state.table_name}, "
+        f"queues {state.output_queue_url} and {state.dead_letter_queue_url}.")
+    if state.delivery == TO_RUNNER:
+        say(f"Event runner started (pid {state.runner_pid}); log: {sandbox_dir() / 'runner.log'}")
+    else:
+        say(f"S3 events of {state.ingest_bucket} invoke the function deployed in LocalStack "
+            f"(`make local-deliver TO=runner` sends them to the local runner instead).")
+    return state, True
+
+
+def is_alive(state: State) -> bool:
+    if state.manages_emulator and not pid_alive(state.emulator_pid, EMULATOR_MODULE):
+        return False
+    return endpoint_answers(state.endpoint)
+
+
+def _free_port_or_explain(port: int, what: str) -> None:
+    if port_in_use(port):
+        raise SandboxError(
+            f"port {port} on {HOST} is already in use by a program this sandbox did not start "
+            f"(see it with: ss -ltnp 'sport = :{port}'). Stop that program, or choose "
+            f"another port: SANDBOX_PORT={port + 1} make local-up. If it is an emulator you "
+            f"started yourself, use it as it is: AWS_ENDPOINT_URL=http://localhost:{port} "
+            f"SANDBOX=external make local-up ({what} not started)")
+
+
+def _up_embedded(stage: str, say) -> State:
+    port = sandbox_port()
+    _free_port_or_explain(port, "the embedded emulator was")
+    endpoint = f"http://{HOST}:{port}"
+    say(f"Starting the embedded emulator (moto) on {endpoint} ...")
+    emulator = spawn([sys.executable, "-m", EMULATOR_MODULE, "-H", HOST, "-p", str(port)],
+                      sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
+                      fresh_log=True)
+    try:
+        _wait_for(endpoint, emulator)
+        state = _provision(stage, "embedded", endpoint, port, emulator.pid, TO_RUNNER)
+        state.runner_pid = start_runner(state, fresh_log=True)  # a new sandbox, a new log
+        save_state(state)
+    except BaseException:
+        # This call started the emulator and holds its handle: stop it without
+        # second-guessing the pid, so that a failed start leaves nothing behind.
+        emulator.terminate()
+        try:
+            emulator.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
+        raise
+    return state
+
+
+def _up_external(stage: str, endpoint: str, say) -> State:
+    if not endpoint_answers(endpoint):
+        raise SandboxError(
+            f"nothing answers at AWS_ENDPOINT_URL={endpoint}: start the emulator first (e.g. "
+            f"`localstack start -d`, or `moto_server -p 4566`), or correct the address")
+    say(f"Using the emulator already running at {endpoint} (it is not started or stopped here).")
+    port = urlparse(endpoint).port or 0
+    state = _provision(stage, "external", endpoint, port, 0, TO_RUNNER)
+    state.runner_pid = start_runner(state, fresh_log=True)
+    save_state(state)
+    return state
+
+
+def _up_localstack(stage: str, say, localstack=None) -> State:
+    from scripts.deploy import Deployment, Target, load_stage, run_plan
+    from scripts.sandbox.localstack import LocalStack
+    port = sandbox_port()
+    _free_port_or_explain(port, "LocalStack was")
+    localstack = localstack or LocalStack(port, sandbox_dir(), os.environ)
+    say(f"Starting LocalStack on {localstack.endpoint} (docker compose; the first start "
+        f"pulls the image) ...")
+    localstack.start()
+    try:
+        os.environ.update(client_env(localstack.endpoint))
+        # The same steps as an AWS stage: provision, `chalice deploy --stage local`
+        # (boto3 in chalice honours AWS_ENDPOINT_URL), failed events to the DLQ.
+        deployment = Deployment(load_stage(stage),
+                                Target(os.environ["AWS_DEFAULT_REGION"], localstack.endpoint), out=say)
+        run_plan(deployment.deploy_plan(), dry_run=False, out=say)
+        state = _provision(stage, "localstack", localstack.endpoint, port, 0, TO_FUNCTION)
+        save_state(state)
+    except BaseException:
+        say("Stopping LocalStack, as the start did not complete (`make local-up` starts it again).")
+        localstack.stop()
+        _forget_local_deployment(stage)
+        raise
+    return state
+
+
+def _forget_local_deployment(stage: str) -> None:
+    # chalice deploy recorded what it created in LocalStack; without LocalStack's
+    # state (the community image keeps none), the next deploy must start afresh.
+    (PROJECT_DIR / ".chalice" / "deployed" / f"{stage}.json").unlink(missing_ok=True)
+
+
+def _wait_for(endpoint: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if endpoint_answers(endpoint):
+            return
+        if process.poll() is not None:
+            raise SandboxError(f"the emulator exited at start-up (code {process.returncode}); "
+                               f"see {sandbox_dir() / 'emulator.log'}")
+        time.sleep(0.1)
+    raise SandboxError(f"the emulator did not answer at {endpoint} within {timeout:.0f}s; "
+                       f"see {sandbox_dir() / 'emulator.log'}")
+
+
+def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: int,
+               delivery: str) -> State:
+    from scripts.sandbox.runner import events_queue_name, load_app, s3_events_of
+    os.environ.update(client_env(endpoint))
+    settings = Settings.for_stage(stage)
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    resources = provision(settings, s3, aws.client("dynamodb"), sqs)
+    events = s3_events_of(load_app(stage), settings.ingest_bucket)
+    if not events:
+        raise SandboxError(f"the app registers no S3 handler on bucket {settings.ingest_bucket}")
+    if delivery == TO_RUNNER:
+        events_url = connect_bucket_to_queue(s3, sqs, settings.ingest_bucket,
+                                             events_queue_name(settings), events)
+    else:
+        # The runner's queue exists all the same, for `make local-deliver TO=runner`.
+        events_url = ensure_queue(sqs, events_queue_name(settings), {"VisibilityTimeout": "900"})
+    return State(mode=mode, stage=stage, endpoint=endpoint, port=port, emulator_pid=emulator_pid,
+                 runner_pid=0, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 ingest_bucket=resources.ingest_bucket, results_bucket=resources.results_bucket,
+                 table_name=resources.table_name,
+                 output_queue_url=resources.output_queue_url,
+                 dead_letter_queue_url=resources.dead_letter_queue_url,
+                 events_queue_url=events_url, delivery=delivery)
+
+
+def deliver(state: State, to: str) -> State:
+    """Send the running sandbox's S3 events to the local runner or to the deployed function."""
+    from scripts.deploy import load_stage
+    from scripts.sandbox.runner import events_queue_name, load_app, s3_events_of
+    if to not in (TO_RUNNER, TO_FUNCTION):
+        raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")
+    if to == TO_FUNCTION and state.mode != "localstack":
+        raise SandboxError(f"the {state.mode} sandbox runs no Lambda functions, so its events "
+                           f"can only go to the local runner (SANDBOX=localstack deploys the function)")
+    os.environ.update(state.client_env)
+    settings = Settings.for_stage(state.stage)
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    events = s3_events_of(load_app(state.stage), settings.ingest_bucket)
+    if to == TO_RUNNER:
+        connect_bucket_to_queue(s3, sqs, settings.ingest_bucket, events_queue_name(settings), events)
+        if not pid_alive(state.runner_pid, RUNNER_MODULE):
+            state.runner_pid = start_runner(state, fresh_log=True)
+    else:
+        stop_process(state.runner_pid, RUNNER_MODULE)
+        state.runner_pid = 0
+        function = load_stage(state.stage).event_function
+        arn = aws.client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+        connect_bucket_to_function(s3, settings.ingest_bucket, arn, events)
+    state.delivery = to
+    save_state(state)
+    return state
+
+
+def _stop(state: State) -> None:
+    stop_process(state.runner_pid, RUNNER_MODULE)
+    if state.manages_emulator:
+        stop_process(state.emulator_pid, EMULATOR_MODULE)
+    elif state.mode == "localstack":
+        from scripts.sandbox.localstack import LocalStack
+        LocalStack(state.port, sandbox_dir(), os.environ).stop()
+        _forget_local_deployment(state.stage)
+    state_path().unlink(missing_ok=True)
+
+
+def down(quiet: bool = False) -> None:
+    say = (lambda *a: None) if quiet else print
+    state = load_state()
+    if state is None:
+        say("Sandbox is not running.")
+        return
+    _stop(state)
+    if state.mode == "external":
+        say(f"Event runner stopped; the emulator at {state.endpoint} was left running, "
+            f"with its data.")
+        return
+    deadline = time.monotonic() + 10
+    while port_in_use(state.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if port_in_use(state.port):
+        raise SandboxError(f"stopped the sandbox, but port {state.port} is still in use")
+    say(f"Sandbox stopped; port {state.port} is free.")
+
+
+
+def require_running() -> State | None:
+    """The running sandbox's state, or None after telling the user how to start it."""
+    state = load_state()
+    if state is None or not endpoint_answers(state.endpoint):
+        print("The sandbox is not running: start it with `make local-up`.", file=sys.stderr)
+        return None
+    return state
+

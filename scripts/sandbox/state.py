@@ -1,0 +1,85 @@
+"""Where the sandbox keeps its state (.sandbox/), and what a client needs to reach it."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from chalicelib.config import PROJECT_DIR
+from scripts.sandbox.errors import SandboxError
+
+HOST = "127.0.0.1"
+# Where the bucket's S3 events go.
+TO_RUNNER, TO_FUNCTION = "runner", "function"
+
+
+def sandbox_dir() -> Path:
+    return Path(os.environ.get("SANDBOX_DIR") or PROJECT_DIR / ".sandbox")
+
+
+def sandbox_port() -> int:
+    raw = os.environ.get("SANDBOX_PORT") or "4566"
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SandboxError(f"SANDBOX_PORT must be a TCP port number, got {raw!r}")
+    return int(raw)
+
+
+
+@dataclass
+class State:
+    mode: str
+    stage: str
+    endpoint: str
+    port: int
+    emulator_pid: int
+    runner_pid: int
+    started_at: str
+    ingest_bucket: str
+    table_name: str
+    output_queue_url: str
+    dead_letter_queue_url: str
+    events_queue_url: str
+    delivery: str = TO_RUNNER
+    results_bucket: str = ""
+
+    @property
+    def manages_emulator(self) -> bool:
+        """Whether this sandbox started its emulator process itself (and stops it)."""
+        return self.mode == "embedded"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a client (boto3, awslocal, the runner) needs to reach this sandbox."""
+        return client_env(self.endpoint)
+
+    def env_lines(self) -> dict[str, str]:
+        return {**self.client_env,
+                "INGEST_BUCKET": self.ingest_bucket, "RESULTS_BUCKET": self.results_bucket,
+                "TABLE_NAME": self.table_name,
+                "OUTPUT_QUEUE_URL": self.output_queue_url,
+                "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url}
+
+
+def client_env(endpoint: str) -> dict[str, str]:
+    # Dummy credentials on purpose: real ones must never be sent to an emulator.
+    return {"AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "DISABLE_DEPRECATION_NOTICE": "1"}
+
+
+def state_path() -> Path:
+    return sandbox_dir() / "state.json"
+
+
+def load_state() -> State | None:
+    try:
+        return State(**json.loads(state_path().read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def save_state(state: State) -> None:
+    state_path().write_text(json.dumps(asdict(state), indent=2))
+
