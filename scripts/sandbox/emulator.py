@@ -22,7 +22,12 @@ answers:
 - ReceiveMessage checks each message's retention by reading all of the queue's
   attributes, counts included; here it reads the retention period alone;
 - DeleteMessageBatch rebuilds the queue's message list for every receipt
-  handle; here it takes the batch's messages out in one pass.
+  handle; here it takes the batch's messages out in one pass;
+- SendMessage and SendMessageBatch read one queue attribute,
+  ContentBasedDeduplication, up to four times a message, from a dict that
+  moto builds whole each time, with the three message counts in it: three
+  passes over the queue each time. Here those calls see the counts as 0, which
+  nothing in them reads; everything else reads the real counts.
 
 moto's DynamoDB is not atomic under threads: an UpdateItem on a new key puts
 an item with the key alone, then sets its attributes, so a Query from another
@@ -125,11 +130,35 @@ def _count_not_visible(queue) -> int:
     return sum(1 for m in queue._messages if not now > m.visible_at)
 
 
+_counts_unread = threading.local()
+
+
+def counts_unread(method):
+    """``method``, during which this thread's reads of a queue's message counts give 0 without a pass over the queue."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        outer = getattr(_counts_unread, "active", False)
+        _counts_unread.active = True
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _counts_unread.active = outer
+    return call
+
+
+def _count(counter) -> property:
+    def count(queue) -> int:
+        return 0 if getattr(_counts_unread, "active", False) else counter(queue)
+    return property(count)
+
+
 def install_sqs_fixes() -> None:
     Queue.messages = property(_visible_messages)
-    Queue.approximate_number_of_messages = property(lambda queue: len(_visible_messages(queue)))
-    Queue.approximate_number_of_messages_delayed = property(_count_delayed)
-    Queue.approximate_number_of_messages_not_visible = property(_count_not_visible)
+    Queue.approximate_number_of_messages = _count(lambda queue: len(_visible_messages(queue)))
+    Queue.approximate_number_of_messages_delayed = _count(_count_delayed)
+    Queue.approximate_number_of_messages_not_visible = _count(_count_not_visible)
+    SQSBackend.send_message = counts_unread(SQSBackend.send_message)
+    SQSBackend.send_message_batch = counts_unread(SQSBackend.send_message_batch)
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
     SQSBackend.delete_message_batch = delete_message_batch
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
-from moto.sqs.models import SQSBackend, sqs_backends
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 from scripts.sandbox.emulator import delete_message_batch
 
@@ -77,6 +77,65 @@ def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
         assert SQSBackend.is_message_valid_based_on_retention_period(backend, "q", message) is valid
 
 
+def restore_moto_after_test(monkeypatch) -> None:
+    for name in ("messages", "approximate_number_of_messages",
+                 "approximate_number_of_messages_delayed",
+                 "approximate_number_of_messages_not_visible"):
+        monkeypatch.setattr(Queue, name, getattr(Queue, name))
+    for name in ("delete_message_batch", "is_message_valid_based_on_retention_period",
+                 "send_message", "send_message_batch"):
+        monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
+
+
+class CountedPasses(list):
+    """A queue's message list that counts the passes made over it."""
+    passes = 0
+
+    def __iter__(self):
+        CountedPasses.passes += 1
+        return super().__iter__()
+
+
+def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(monkeypatch):
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)])
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60)
+        queue = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("q")
+        queue._messages = CountedPasses(queue._messages)
+        CountedPasses.passes = 0
+
+        sqs.send_message(QueueUrl=url, MessageBody="one more")
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"b{n}"} for n in range(10)])
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+
+        assert CountedPasses.passes == 0  # moto's own: 3 passes per read of the queue's attributes
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"],
+                counts["ApproximateNumberOfMessagesDelayed"]) == ("18", "3", "1")
+
+
+def test_a_fifo_queue_still_drops_a_content_duplicate(monkeypatch):
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
+                                                                 "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+        with pytest.raises(sqs.exceptions.ClientError, match="MessageGroupId"):
+            sqs.send_message(QueueUrl=url, MessageBody="no group")  # validation still reads the attribute
+
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                                        )["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+
 def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
     from scripts.sandbox import emulator
     with mock_aws():
@@ -98,8 +157,7 @@ def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
                      "approximate_number_of_messages_delayed",
                      "approximate_number_of_messages_not_visible"):
             monkeypatch.setattr(type(queue), name, getattr(type(queue), name))  # restored after
-        for name in ("delete_message_batch", "is_message_valid_based_on_retention_period"):
-            monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
+        restore_moto_after_test(monkeypatch)
         emulator.install_sqs_fixes()
         ours = seen()
 
