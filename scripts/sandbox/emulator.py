@@ -85,21 +85,29 @@ def is_message_valid_based_on_retention_period(self, queue_name: str, message) -
 
 
 def delete_message_batch(self, queue_name: str, receipts: list[dict]) -> tuple[list[str], list[dict]]:
-    """moto's ``SQSBackend.delete_message_batch``, in one pass over the queue."""
+    """moto's ``SQSBackend.delete_message_batch``, in one pass over the queue, holding the queue's lock.
+
+    moto rebuilds the message list without the lock, so a message another
+    thread added meanwhile was lost, and a concurrent delete put back the
+    messages this one took out (deleted, yet in flight forever).
+    """
     queue = self.get_queue(queue_name)
     wanted = {receipt["ReceiptHandle"] for receipt in receipts}
     found: set[str] = set()
     kept = []
-    for message in queue._messages:
-        handles = wanted.intersection(message.all_receipt_handles)
-        if handles:
+    with queue._messages_lock:
+        for message in queue._messages:
+            # Never-received messages have no handle; most others have one.
+            if message.receipt_handle is None or (message.receipt_handle not in wanted
+                                                  and wanted.isdisjoint(message._old_receipt_handles)):
+                kept.append(message)
+                continue
+            handles = wanted.intersection(message.all_receipt_handles)
             found.update(handles)
             queue.pending_messages.discard(message)
             queue.deleted_messages.update(message.all_receipt_handles)
-            continue
-        kept.append(message)
-    if found:
-        queue._messages = kept
+        if found:
+            queue._messages = kept
     success, errors = [], []
     for receipt in receipts:
         handle = receipt["ReceiptHandle"]

@@ -163,3 +163,56 @@ def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
 
     assert ours == theirs
     assert theirs[1:] == (4, 1, 2)  # 4 visible; 1 delayed; 2 in flight
+
+
+def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back(monkeypatch):
+    import sys
+    import threading
+
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often, as in a busy emulator
+    try:
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            url = sqs.create_queue(QueueName="q")["QueueUrl"]
+            for start in range(0, 3000, 10):  # a long queue, so each pass over it takes a while
+                sqs.send_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "MessageBody": "later", "DelaySeconds": 900} for n in range(10)])
+            sent = [f"m{n}" for n in range(400)]
+            read: list[str] = []
+            sending = threading.Event()
+            sending.set()
+
+            def send() -> None:
+                for start in range(0, len(sent), 10):
+                    sqs.send_message_batch(QueueUrl=url, Entries=[
+                        {"Id": str(n), "MessageBody": body} for n, body in enumerate(sent[start:start + 10])])
+                sending.clear()
+
+            def consume() -> None:
+                while True:
+                    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                   VisibilityTimeout=900).get("Messages", [])
+                    if not messages:
+                        if not sending.is_set():
+                            return
+                        continue
+                    read.extend(m["Body"] for m in messages)
+                    sqs.delete_message_batch(QueueUrl=url, Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+
+            threads = [threading.Thread(target=send)] + [threading.Thread(target=consume) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert set(read) == set(sent)  # none lost (a standard queue may deliver one twice)
+    assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"],
+            left["ApproximateNumberOfMessagesDelayed"]) == ("0", "0", "3000")  # none brought back
