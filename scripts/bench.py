@@ -556,8 +556,8 @@ def projection(run: dict, memory_mb: int, in_process: dict | None) -> dict:
     largest_share = run["largest_file_bytes"] / run["bytes"]
     by_time = int(run["bytes"] / seconds * (LAMBDA_SECONDS / 2) * largest_share)
     tmp_mb = in_process["tmp_peak_mb"] if in_process else 0.0
-    by_disk = (int(TMP_MB / 2 / (tmp_mb * 1024 * 1024 / run["bytes"]) * largest_share)
-               if tmp_mb else by_time)
+    # Half of /tmp holds a batch of (TMP_MB / 2) / (tmp_mb / batch bytes) bytes.
+    by_disk = int(run["largest_file_bytes"] * (TMP_MB / 2) / tmp_mb) if tmp_mb else by_time
     return {"seconds": seconds, "cpu_s": cpu_s, "calls_s": calls_s, "tmp_mb": tmp_mb,
             "max_file_bytes_by_time": by_time, "max_file_bytes_by_disk": by_disk,
             "max_file_bytes": min(by_time, by_disk)}
