@@ -20,7 +20,7 @@ CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
 DEFAULT_STAGE = "local"
 # The largest file one invocation (1,024 MB, 15 minutes, 512 MB of /tmp) processes
 # with a 2x margin; /tmp binds first (README "Performance", `make bench SIZE=L`).
-DEFAULT_MAX_FILE_BYTES = 100 * 1024 ** 2
+DEFAULT_MAX_FILE_BYTES = 96 * 1024 ** 2
 
 
 @dataclass(frozen=True)

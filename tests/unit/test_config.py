@@ -15,7 +15,7 @@ REQUIRED = {"INGEST_BUCKET": "bucket", "RESULTS_BUCKET": "results", "TABLE_NAME"
 def test_only_the_names_given_the_rest_defaults():
     assert Settings.from_env(REQUIRED) == Settings(
         ingest_bucket="bucket", results_bucket="results", table_name="table", output_queue_name="out", dead_letter_queue_name="dlq",
-        row_shards=8, max_file_bytes=100 * 1024 ** 2, log_level="INFO", stage="local")
+        row_shards=8, max_file_bytes=96 * 1024 ** 2, log_level="INFO", stage="local")
 
 
 def test_every_variable_is_read():
