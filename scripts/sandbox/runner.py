@@ -101,8 +101,6 @@ class InProcessInvoker:
         from chalice.test import Client  # Chalice's own wrapper: stage env vars, context
         self._client = Client(app, stage_name=stage, project_dir=str(project))
         self._functions = functions
-        self._cold = True
-        self.concurrency = 1
 
     def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:
         function = self._functions(handler)
@@ -116,7 +114,6 @@ class InProcessInvoker:
             trace = traceback.format_exc().rstrip()
         report = Report(request_id, (time.monotonic() - started) * 1000, function.memory_mb,
                         memory.peak_mb(os.getpid()))
-        self._cold = False
         return Attempt(ok, report, "in-process", payload=payload, error=error,
                        error_type=error_type, traceback=trace)
 
@@ -134,10 +131,6 @@ class PoolInvoker:
             status_file.unlink(missing_ok=True)  # a former runner's environments are gone
         self._pools: dict[str, EnvironmentPool] = {}
         self._lock = threading.Lock()
-
-    @property
-    def concurrency(self) -> int:
-        return max((p.function.concurrency for p in self._pools.values()), default=1)
 
     def pool(self, handler: str) -> EnvironmentPool:
         with self._lock:
