@@ -23,6 +23,9 @@ answers:
   attributes, counts included; here it reads the retention period alone;
 - DeleteMessageBatch rebuilds the queue's message list for every receipt
   handle; here it takes the batch's messages out in one pass;
+- ReceiveMessage copies the set of a queue's message groups in flight while
+  other threads add to and discard from it ("Set changed size during
+  iteration"); here it is built from a snapshot of the set;
 - SendMessage and SendMessageBatch read one queue attribute,
   ContentBasedDeduplication, up to four times a message, from a dict that
   moto builds whole each time, with the three message counts in it: three
@@ -138,6 +141,12 @@ def _count_not_visible(queue) -> int:
     return sum(1 for m in queue._messages if not now > m.visible_at)
 
 
+def _pending_message_groups(queue) -> set[str]:
+    # tuple() copies the set in one step under the GIL; moto's comprehension
+    # iterates it in bytecode, between which other threads change it.
+    return {message.group_id for message in tuple(queue._pending_messages) if message.group_id is not None}
+
+
 _counts_unread = threading.local()
 
 
@@ -162,6 +171,7 @@ def _count(counter) -> property:
 
 def install_sqs_fixes() -> None:
     Queue.messages = property(_visible_messages)
+    Queue.pending_message_groups = property(_pending_message_groups)
     Queue.approximate_number_of_messages = _count(lambda queue: len(_visible_messages(queue)))
     Queue.approximate_number_of_messages_delayed = _count(_count_delayed)
     Queue.approximate_number_of_messages_not_visible = _count(_count_not_visible)

@@ -78,7 +78,7 @@ def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
 
 
 def restore_moto_after_test(monkeypatch) -> None:
-    for name in ("messages", "approximate_number_of_messages",
+    for name in ("messages", "pending_message_groups", "approximate_number_of_messages",
                  "approximate_number_of_messages_delayed",
                  "approximate_number_of_messages_not_visible"):
         monkeypatch.setattr(Queue, name, getattr(Queue, name))
@@ -192,7 +192,15 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
                         {"Id": str(n), "MessageBody": body} for n, body in enumerate(sent[start:start + 10])])
                 sending.clear()
 
+            errors: list[BaseException] = []
+
             def consume() -> None:
+                try:
+                    take()
+                except BaseException as exc:  # asserted on below, in the test's thread
+                    errors.append(exc)
+
+            def take() -> None:
                 while True:
                     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                                    VisibilityTimeout=900).get("Messages", [])
@@ -213,6 +221,26 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
     finally:
         sys.setswitchinterval(interval)
 
+    assert errors == []
     assert set(read) == set(sent)  # none lost (a standard queue may deliver one twice)
     assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"],
             left["ApproximateNumberOfMessagesDelayed"]) == ("0", "0", "3000")  # none brought back
+
+
+def test_the_groups_in_flight_are_moto_s(monkeypatch):
+    from scripts.sandbox import emulator
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
+                                                                 "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for group in ("a", "b", "c"):
+            sqs.send_message(QueueUrl=url, MessageBody=f"in {group}", MessageGroupId=group)
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        queue = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("q.fifo")
+        theirs = queue.pending_message_groups
+        restore_moto_after_test(monkeypatch)
+        emulator.install_sqs_fixes()
+        ours = queue.pending_message_groups
+
+    assert ours == theirs
+    assert len(ours) == 2  # two groups' messages received, the third's waiting
