@@ -493,13 +493,7 @@ class BatchStore:
                                            **values},
                 ReturnValues="ALL_NEW")
         except self._client.exceptions.ConditionalCheckFailedException:
-            # botocore retries a call whose answer was lost (a time-out): if our
-            # first attempt landed, the retry fails the condition on our own
-            # claim. The token tells that apart from a rival's claim.
-            current = self.read_batch(batch_key).publication
-            if current is not None and current.claim_token == token:
-                return current
-            return None
+            return self._own_claim(batch_key, token)
         return _publication_from_item(response["Attributes"])
 
     def take_over_publication(self, batch_key: str, claim: Publication, claimed_by: str,
@@ -524,11 +518,18 @@ class BatchStore:
                                            ":publishing": {"S": PUBLISHING}},
                 ReturnValues="ALL_NEW")
         except self._client.exceptions.ConditionalCheckFailedException:
-            current = self.read_batch(batch_key).publication
-            if current is not None and current.claim_token == token:
-                return current  # our own take-over, answered late and retried
-            return None
+            return self._own_claim(batch_key, token)
         return _publication_from_item(response["Attributes"])
+
+    def _own_claim(self, batch_key: str, token: str) -> Publication | None:
+        """The publication if the claim that failed its condition is ours after all; else None.
+
+        botocore retries a call whose answer was lost (a time-out): if our first
+        attempt landed, the retry fails the condition on our own claim. The
+        token tells that apart from a rival's claim.
+        """
+        current = self.read_batch(batch_key).publication
+        return current if current is not None and current.claim_token == token else None
 
     def mark_published(self, batch_key: str, revision: int, messages: int, now: str) -> None:
         try:
