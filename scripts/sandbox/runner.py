@@ -272,8 +272,7 @@ class EventRunner:
 
     def _dispatch(self) -> None:
         """Take events while an environment could run them; each message on a thread of its own."""
-        slots = max(function_config(name, self._stage, self._project).concurrency
-                    for name in _s3_handler_names(self._app))
+        slots = max(self.function(name).concurrency for name in _s3_handler_names(self._app))
         # Twice the environments: an event waiting between two attempts holds a
         # thread, not an environment, so others run meanwhile.
         with concurrent.futures.ThreadPoolExecutor(max_workers=2 * slots) as threads:
