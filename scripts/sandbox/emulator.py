@@ -26,6 +26,10 @@ answers:
 - ReceiveMessage copies the set of a queue's message groups in flight while
   other threads add to and discard from it ("Set changed size during
   iteration"); here it is built from a snapshot of the set;
+- SendMessageBatch gives each message a new attribute (the entry's Id) after
+  the message is in the queue, while a ReceiveMessage in another thread may
+  be copying it ("dictionary changed size during iteration"); here every
+  message has that attribute from the start;
 - SendMessage and SendMessageBatch read one queue attribute,
   ContentBasedDeduplication, up to four times a message, from a dict that
   moto builds whole each time, with the three message counts in it: three
@@ -51,7 +55,7 @@ from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                            create_backend_app)
-from moto.sqs.models import Queue, SQSBackend, sqs_backends
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
 
@@ -147,6 +151,18 @@ def _pending_message_groups(queue) -> set[str]:
     return {message.group_id for message in tuple(queue._pending_messages) if message.group_id is not None}
 
 
+def with_batch_entry_id(init):
+    """``Message.__init__`` that also sets ``user_id``, which moto's SendMessageBatch sets later."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs) -> None:
+        init(self, *args, **kwargs)
+        # Set before the message is in the queue, so the batch only changes
+        # its value, never the size of the attribute dict that a concurrent
+        # ReceiveMessage's deepcopy iterates.
+        self.user_id = None
+    return __init__
+
+
 _counts_unread = threading.local()
 
 
@@ -179,6 +195,7 @@ def install_sqs_fixes() -> None:
     SQSBackend.send_message_batch = counts_unread(SQSBackend.send_message_batch)
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
     SQSBackend.delete_message_batch = delete_message_batch
+    Message.__init__ = with_batch_entry_id(Message.__init__)
 
 
 def one_at_a_time(call_action, lock: threading.Lock):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from moto import mock_aws
-from moto.sqs.models import Queue, SQSBackend, sqs_backends
+from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from scripts.sandbox.emulator import delete_message_batch
 
@@ -85,6 +85,7 @@ def restore_moto_after_test(monkeypatch) -> None:
     for name in ("delete_message_batch", "is_message_valid_based_on_retention_period",
                  "send_message", "send_message_batch"):
         monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
+    monkeypatch.setattr(Message, "__init__", Message.__init__)
 
 
 class CountedPasses(list):
@@ -168,6 +169,7 @@ def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
 def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back(monkeypatch):
     import sys
     import threading
+    import traceback
 
     from scripts.sandbox import emulator
     restore_moto_after_test(monkeypatch)
@@ -192,13 +194,13 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
                         {"Id": str(n), "MessageBody": body} for n, body in enumerate(sent[start:start + 10])])
                 sending.clear()
 
-            errors: list[BaseException] = []
+            errors: list[str] = []
 
             def consume() -> None:
                 try:
                     take()
-                except BaseException as exc:  # asserted on below, in the test's thread
-                    errors.append(exc)
+                except BaseException:  # asserted on below, in the test's thread, with where it came from
+                    errors.append(traceback.format_exc())
 
             def take() -> None:
                 while True:
@@ -225,6 +227,33 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
     assert set(read) == set(sent)  # none lost (a standard queue may deliver one twice)
     assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"],
             left["ApproximateNumberOfMessagesDelayed"]) == ("0", "0", "3000")  # none brought back
+
+
+def test_a_batch_s_messages_are_whole_when_they_enter_the_queue(monkeypatch):
+    # A ReceiveMessage in another thread deep-copies a message the moment it is
+    # in the queue; an attribute added after that changes the size of the dict
+    # the copy iterates ("dictionary changed size during iteration").
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    attributes_on_entry: dict[str, set[str]] = {}
+    add_message = Queue.add_message
+
+    def recording_add_message(queue, message) -> None:
+        add_message(queue, message)
+        attributes_on_entry[message.body] = set(vars(message))
+
+    monkeypatch.setattr(Queue, "add_message", recording_add_message)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sent = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": f"e{n}", "MessageBody": f"m{n}"} for n in range(3)])
+        queue = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("q")
+        attributes_now = {m.body: set(vars(m)) for m in queue._messages}
+
+    assert sorted(entry["Id"] for entry in sent["Successful"]) == ["e0", "e1", "e2"]
+    assert attributes_now == attributes_on_entry
 
 
 def test_the_groups_in_flight_are_moto_s(monkeypatch):
