@@ -199,8 +199,8 @@ def queue_arn(sqs, queue_url: str) -> str:
 
 def connect_bucket_to_queue(s3, sqs, bucket: str, queue_name: str, events: list[str]) -> str:
     """Send the bucket's notifications for ``events`` to a queue (the local event runner's)."""
-    # A long visibility timeout: an event being handled must not be handed out
-    # again before the handler's own time limit (Lambda's maximum is 15 minutes).
+    # A long visibility timeout (Lambda's longest timeout, 15 minutes), which
+    # the runner extends for as long as it handles an event (visibility.py).
     url = ensure_queue(sqs, queue_name, {"VisibilityTimeout": "900"})
     arn = queue_arn(sqs, url)
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({

@@ -49,6 +49,7 @@ from scripts.sandbox.environments import Attempt, EnvironmentPool
 from scripts.sandbox.function_config import FunctionConfig, function_config, project_dir
 from scripts.sandbox.report import Report
 from scripts.sandbox.state import sandbox_dir
+from scripts.sandbox.visibility import VisibilityKeeper
 
 logger = logging.getLogger("event_runner")
 
@@ -151,7 +152,8 @@ class EventRunner:
     def __init__(self, app, sqs, events_queue_url: str, dead_letter_queue_url: str,
                  stage: str = "local", max_attempts: int | None = None, retry_delay: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep, invoker=None,
-                 project: Path | None = None) -> None:
+                 project: Path | None = None, visibility_seconds: int = 900,
+                 extend_every_seconds: float | None = None) -> None:
         self._app = app
         self._project = project or project_dir()
         self._stage = stage
@@ -159,6 +161,8 @@ class EventRunner:
         self._invoker = invoker or InProcessInvoker(app, stage, self._project, self.function)
         self._sqs = sqs
         self._events_queue_url = events_queue_url
+        self._visibility = VisibilityKeeper(sqs, events_queue_url, visibility_seconds,
+                                            extend_every_seconds)
         self._dlq_url = dead_letter_queue_url
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
@@ -183,7 +187,8 @@ class EventRunner:
                                          WaitTimeSeconds=wait_seconds).get("Messages", [])
 
     def handle_and_delete(self, message: dict) -> list[Invocation]:
-        invocations = self.handle_message(message["Body"])
+        with self._visibility.held(message):
+            invocations = self.handle_message(message["Body"])
         # Deleted only once every record is handled or dead-lettered: a runner
         # that dies mid-way leaves the event to be delivered again.
         self._sqs.delete_message(QueueUrl=self._events_queue_url,
@@ -267,6 +272,7 @@ class EventRunner:
             else:
                 self._dispatch()
         finally:
+            self._visibility.close()
             self._invoker.close()
         logger.info("event runner stopped")
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -115,3 +117,42 @@ def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox,
     assert result.failed_again == [] and result.left_in_place == 1
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     assert [json.loads(b) for b in _bodies(sandbox, dlq)] == [{"id": "1", "name": "a customer message"}]
+
+
+def test_an_event_handled_past_the_queue_s_visibility_timeout_is_not_handed_out_again(sandbox, monkeypatch):
+    # Three 15-minute attempts outlast the events queue's 900 s; here 2 s stand
+    # for them, and a handler that takes 5 s.
+    app = load_app("local")
+    events_url = connect_bucket_to_queue(sandbox.s3, sandbox.sqs, sandbox.settings.ingest_bucket,
+                                         events_queue_name(sandbox.settings),
+                                         s3_events_of(app, sandbox.settings.ingest_bucket))
+    sandbox.sqs.set_queue_attributes(QueueUrl=events_url, Attributes={"VisibilityTimeout": "2"})
+    runner = EventRunner(app, sandbox.sqs, events_url, sandbox.resources.dead_letter_queue_url,
+                         max_attempts=3, sleep=lambda seconds: None,
+                         visibility_seconds=3, extend_every_seconds=0.5)
+    drain(runner)  # the s3:TestEvent
+    handling = threading.Event()
+    process_record = Pipeline.process_record
+
+    def slow(self, record, invocation_id=""):
+        handling.set()
+        time.sleep(5)
+        return process_record(self, record, invocation_id)
+
+    monkeypatch.setattr(Pipeline, "process_record", slow)
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                          Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
+    invocations = []
+    worker = threading.Thread(target=lambda: invocations.extend(runner.poll_once(wait_seconds=1)))
+    worker.start()
+    assert handling.wait(10), "the runner did not take the event"
+    handed_out_again = []
+    while worker.is_alive():  # another receiver, as a second runner thread would be
+        handed_out_again += sandbox.sqs.receive_message(QueueUrl=events_url,
+                                                        VisibilityTimeout=0).get("Messages", [])
+        time.sleep(0.25)
+    worker.join()
+
+    assert handed_out_again == []
+    assert [(i.key, i.ok, i.attempts) for i in invocations] == [(f"orders_{SAMPLE_BATCH}.csv", True, 1)]
+    assert sandbox.sqs.receive_message(QueueUrl=events_url, VisibilityTimeout=0).get("Messages", []) == []
