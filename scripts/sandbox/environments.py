@@ -3,7 +3,7 @@
 Up to the function's concurrency run at once. An environment that timed out,
 ran out of memory or died is replaced by a fresh one (a cold start) the next
 time one is needed. ``environments.json`` in the sandbox folder says which are
-warm and which busy, for `make local-status`.
+warm and which busy, function by function, for `make local-status`.
 """
 from __future__ import annotations
 
@@ -157,13 +157,39 @@ def invoke(environment: Environment, function: FunctionConfig, request_id: str, 
                    error=f"Runtime exited with error: {reason}")
 
 
+class StatusBoard:
+    """``environments.json``: every function's environments, as `make local-status` shows them.
+
+    The pools of all functions share one board, which writes the file whole
+    under one lock: a file per pool written in turn would keep only the last
+    pool's figures, and two pools replacing it at once would race on its
+    temporary copy.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._functions: dict[str, dict] = {}
+        path.unlink(missing_ok=True)  # a former runner's environments are gone
+
+    def show(self, function: FunctionConfig, environments: list[Environment]) -> None:
+        with self._lock:
+            self._functions[function.name] = {
+                "function": function.name, "concurrency": function.concurrency,
+                "timeout_seconds": function.timeout_seconds, "memory_mb": function.memory_mb,
+                "environments": [e.as_dict() for e in environments]}
+            temporary = self._path.with_suffix(".tmp")
+            temporary.write_text(json.dumps({"functions": list(self._functions.values())}, indent=2))
+            temporary.replace(self._path)  # a reader never sees half a file
+
+
 class EnvironmentPool:
     """At most ``function.concurrency`` environments of one function, reused while warm."""
 
     def __init__(self, function: FunctionConfig, stage: str, project: Path,
-                 status_file: Path | None = None) -> None:
+                 board: StatusBoard | None = None) -> None:
         self.function = function
-        self._stage, self._project, self._status_file = stage, project, status_file
+        self._stage, self._project, self._board = stage, project, board
         self._slots = threading.BoundedSemaphore(function.concurrency)
         self._lock = threading.Lock()
         self._environments: list[Environment] = []
@@ -215,12 +241,5 @@ class EnvironmentPool:
             self._write_status()
 
     def _write_status(self) -> None:
-        if self._status_file is None:
-            return
-        status = {"function": self.function.name, "concurrency": self.function.concurrency,
-                  "timeout_seconds": self.function.timeout_seconds,
-                  "memory_mb": self.function.memory_mb,
-                  "environments": [e.as_dict() for e in self._environments]}
-        temporary = self._status_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(status, indent=2))
-        temporary.replace(self._status_file)  # a reader never sees half a file
+        if self._board is not None:
+            self._board.show(self.function, self._environments)

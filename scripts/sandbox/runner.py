@@ -45,7 +45,7 @@ from chalice.app import S3EventConfig
 from chalicelib import aws
 from chalicelib.config import Settings
 from scripts.sandbox import memory
-from scripts.sandbox.environments import Attempt, EnvironmentPool
+from scripts.sandbox.environments import Attempt, EnvironmentPool, StatusBoard
 from scripts.sandbox.function_config import FunctionConfig, function_config, project_dir
 from scripts.sandbox.report import Report
 from scripts.sandbox.state import sandbox_dir
@@ -127,9 +127,7 @@ class PoolInvoker:
 
     def __init__(self, stage: str, project: Path, functions, status_file: Path | None) -> None:
         self._stage, self._project, self._functions = stage, project, functions
-        self._status_file = status_file
-        if status_file is not None:
-            status_file.unlink(missing_ok=True)  # a former runner's environments are gone
+        self._board = StatusBoard(status_file) if status_file is not None else None
         self._pools: dict[str, EnvironmentPool] = {}
         self._lock = threading.Lock()
 
@@ -137,7 +135,7 @@ class PoolInvoker:
         with self._lock:
             if handler not in self._pools:
                 self._pools[handler] = EnvironmentPool(self._functions(handler), self._stage,
-                                                       self._project, self._status_file)
+                                                       self._project, self._board)
             return self._pools[handler]
 
     def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:

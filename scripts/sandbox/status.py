@@ -71,19 +71,23 @@ def aligned(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def environment_rows(path) -> list[tuple[str, str]]:
-    """The runner's execution environments, as the runner last wrote them."""
+    """The runner's execution environments, function by function, as the runner last wrote them."""
     try:
-        pool = json.loads(path.read_text())
+        functions = json.loads(path.read_text()).get("functions", [])
     except (FileNotFoundError, json.JSONDecodeError):
+        functions = []
+    if not functions:
         return [("environments", "none yet (one starts with the first event)")]
-    environments = pool["environments"]
-    busy = sum(1 for e in environments if e["state"] == "busy")
-    rows = [("environments", f"{len(environments)} of {pool['concurrency']} for {pool['function']} "
-                             f"({busy} busy, {len(environments) - busy} warm); timeout "
-                             f"{pool['timeout_seconds']:g} s, memory {pool['memory_mb']} MB")]
-    rows += [(f"  {e['id']}", f"{e['state']}, pid {e['pid']}, {e['invocations']} invocations, "
-                              f"started {e['started']}, init {e['init_ms']:.0f} ms")
-             for e in environments]
+    rows = []
+    for pool in functions:
+        environments = pool["environments"]
+        busy = sum(1 for e in environments if e["state"] == "busy")
+        rows.append(("environments", f"{len(environments)} of {pool['concurrency']} for {pool['function']} "
+                                     f"({busy} busy, {len(environments) - busy} warm); timeout "
+                                     f"{pool['timeout_seconds']:g} s, memory {pool['memory_mb']} MB"))
+        rows += [(f"  {e['id']}", f"{e['state']}, pid {e['pid']}, {e['invocations']} invocations, "
+                                  f"started {e['started']}, init {e['init_ms']:.0f} ms")
+                 for e in environments]
     return rows
 
 

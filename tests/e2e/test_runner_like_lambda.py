@@ -135,7 +135,8 @@ def test_concurrent_invocations_run_in_reused_environments_with_a_report_each(mi
         assert report.billed_duration_ms >= report.duration_ms
     status = misbehaving.sandbox("status").stdout
     assert "environments:" in status and "of 3 for on_csv_uploaded" in status
-    environments = json.loads((misbehaving.directory / "environments.json").read_text())["environments"]
+    [pool] = json.loads((misbehaving.directory / "environments.json").read_text())["functions"]
+    environments = pool["environments"]
     assert 1 <= len(environments) <= 3
     assert sum(e["invocations"] for e in environments) >= 6 > len(environments)  # warm ones were reused
 
