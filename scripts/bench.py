@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from chalicelib.parsing import parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
 from scripts.generate import generate
 from scripts.progress import Progress
+from scripts.sandbox.memory import own_peak_mb
 from scripts.sandbox.provision import provision
 
 DROPS = {  # customers, orders, items
@@ -138,7 +138,7 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
                 seconds_per_file.append(time.perf_counter() - invoked)
                 # The process's peak so far: after the first two files it is what
                 # processing a file takes; after the last, publication too.
-                rss_after.append(_peak_rss_mb())
+                rss_after.append(own_peak_mb())
     else:
         from scripts.baseline import OriginalDesignBaseline
         sqs = aws.client("sqs")
@@ -151,7 +151,7 @@ def run_worker(design: str, bucket: str, keys: list[str], result_path: Path) -> 
         stop()
     result_path.write_text(json.dumps({
         "wall_s": time.perf_counter() - started,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": own_peak_mb(),
         "peak_rss_mb_after_each_file": rss_after,
         "seconds_per_file": seconds_per_file,
         "write_units": units.units,
@@ -182,7 +182,7 @@ def run_in_process_worker(manifest: dict, result_path: Path) -> None:
     for kind in KINDS:
         for _row in parse_rows(kind, _file_chunks(files[kind]), kind):
             pass
-        rss_after.append(_peak_rss_mb())
+        rss_after.append(own_peak_mb())
     ingested = time.perf_counter()
     summary = BatchSummary()
     published = 0
@@ -191,12 +191,12 @@ def run_in_process_worker(manifest: dict, result_path: Path) -> None:
                                   partitions=partition_count(rows), summary=summary):
         to_json(message)
         published += 1
-    rss_after.append(_peak_rss_mb())
+    rss_after.append(own_peak_mb())
     result_path.write_text(json.dumps({
         "ingest_s": ingested - started, "publish_s": time.perf_counter() - ingested,
         "partitions": partition_count(rows), "messages": published,
         "tmp_peak_mb": spill.stop(),
-        "peak_rss_mb_after_each_step": rss_after, "peak_rss_mb": _peak_rss_mb()}))
+        "peak_rss_mb_after_each_step": rss_after, "peak_rss_mb": own_peak_mb()}))
 
 
 class DiskSampler:
@@ -235,19 +235,6 @@ def _file_chunks(path: str):
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK):
             yield block
-
-
-def _peak_rss_mb() -> float:
-    # VmHWM is this program's own peak. ru_maxrss is not on Linux: it keeps the
-    # peak from before exec, i.e. the size of the bench process that forked the
-    # worker (which held a whole drop in memory while it measured parsing).
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024  # no /proc: macOS, in bytes
 
 
 # --- the parent -------------------------------------------------------------------
