@@ -30,6 +30,7 @@ from chalicelib import aws
 from scripts.sandbox import lifecycle
 from scripts.sandbox.state import sandbox_dir
 from scripts.sandbox.runner import EventRunner, build_runner, plural
+from scripts.sandbox.visibility import VisibilityKeeper
 from scripts.logs import format_line
 
 # Long enough that nothing taken in this run is handed out again before it ends.
@@ -56,7 +57,8 @@ class ReplayResult:
     left_in_place: int = 0
 
 
-def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False) -> ReplayResult:
+def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False,
+           extend_every_seconds: float | None = None) -> ReplayResult:
     result = ReplayResult()
     # Take a snapshot first: records written by this run's own failures must not be replayed again.
     snapshot = []
@@ -66,30 +68,46 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False) -> Rep
         if not messages:
             break
         snapshot.extend(messages)
+    # Replaying the snapshot can outlast its visibility timeout (each event may
+    # take three attempts of up to 15 minutes): its records stay hidden until
+    # each is done, so a second replay cannot take them meanwhile.
+    keeper = VisibilityKeeper(sqs, dlq_url, _SNAPSHOT_VISIBILITY, extend_every_seconds)
     for message in snapshot:
-        record = _record_of(message["Body"])
-        if record is None or dry_run:
-            if record is None:
-                result.left_in_place += 1
+        keeper.hold(message)
+    try:
+        for message in snapshot:
+            with keeper.held(message):
+                done = _replay_one(runner, message, result, dry_run)
+            if done:
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             else:
-                error = (record.get("responsePayload") or {}).get("errorMessage", "")
-                result.pending.extend(Pending(key, error, record.get("timestamp", ""))
-                                      for key in _keys(record["requestPayload"]))
-            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
-                                          VisibilityTimeout=0)
-            continue
-        invocations = runner.handle_message(json.dumps(record["requestPayload"]))
-        if not invocations:
-            # No handler of the app takes this event any more: keep it for a person to look at.
-            result.unmatched.extend(_keys(record["requestPayload"]))
-            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
-                                          VisibilityTimeout=0)
-            continue
-        for invocation in invocations:
-            (result.replayed if invocation.ok else result.failed_again).append(invocation.key)
-        # Succeeded, or failed again and was dead-lettered anew: either way this record is done.
-        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                              VisibilityTimeout=0)
+    finally:
+        keeper.close()
     return result
+
+
+def _replay_one(runner: EventRunner, message: dict, result: ReplayResult, dry_run: bool) -> bool:
+    """Replay one dead-letter record; False if it stays on the queue (no event in it, a dry run, no handler)."""
+    record = _record_of(message["Body"])
+    if record is None:
+        result.left_in_place += 1
+        return False
+    if dry_run:
+        error = (record.get("responsePayload") or {}).get("errorMessage", "")
+        result.pending.extend(Pending(key, error, record.get("timestamp", ""))
+                              for key in _keys(record["requestPayload"]))
+        return False
+    invocations = runner.handle_message(json.dumps(record["requestPayload"]))
+    if not invocations:
+        # No handler of the app takes this event any more: keep it for a person to look at.
+        result.unmatched.extend(_keys(record["requestPayload"]))
+        return False
+    for invocation in invocations:
+        (result.replayed if invocation.ok else result.failed_again).append(invocation.key)
+    # Succeeded, or failed again and was dead-lettered anew: either way this record is done.
+    return True
 
 
 def _record_of(body: str) -> dict | None:

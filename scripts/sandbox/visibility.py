@@ -1,4 +1,4 @@
-"""Keeps each event the runner is handling hidden from other receivers, however long it takes.
+"""Keeps messages being handled hidden from other receivers, however long that takes.
 
 The events queue hides a received message for its visibility timeout (900 s,
 Lambda's longest timeout). One event can take longer than that: three attempts
@@ -7,7 +7,8 @@ execution environment. Once the timeout ran out, SQS would hand the event out
 again and a second invocation of it would run beside the first, which Lambda's
 own event queue never does. So, while an event is being handled, its
 visibility is extended every ``every_seconds`` (a third of the timeout), as
-long-running SQS consumers do.
+long-running SQS consumers do. `make replay` holds its snapshot of the
+dead-letter queue the same way.
 """
 from __future__ import annotations
 
@@ -35,18 +36,24 @@ class VisibilityKeeper:
     @contextmanager
     def held(self, message: dict):
         """Keep ``message`` (as ReceiveMessage gave it) hidden for as long as the block runs."""
-        handle = message["ReceiptHandle"]
-        with self._lock:
-            self._held[handle] = message.get("MessageId", "")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._keep_extending, daemon=True,
-                                                name="events-visibility")
-                self._thread.start()
+        self.hold(message)
         try:
             yield
         finally:
-            with self._lock:
-                self._held.pop(handle, None)
+            self.release(message)
+
+    def hold(self, message: dict) -> None:
+        """Keep ``message`` hidden until ``release``."""
+        with self._lock:
+            self._held[message["ReceiptHandle"]] = message.get("MessageId", "")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._keep_extending, daemon=True,
+                                                name="queue-visibility")
+                self._thread.start()
+
+    def release(self, message: dict) -> None:
+        with self._lock:
+            self._held.pop(message["ReceiptHandle"], None)
 
     def close(self) -> None:
         self._closed.set()
@@ -66,14 +73,14 @@ class VisibilityKeeper:
                 {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": self._visibility_seconds}
                 for n, handle in enumerate(handles)])
         except Exception:  # noqa: BLE001 - logged; the next round tries again
-            logger.exception("could not keep %d event(s) being handled hidden on the events queue; "
-                             "SQS may deliver them again", len(handles))
+            logger.exception("could not keep %d message(s) being handled hidden on %s; "
+                             "SQS may deliver them again", len(handles), self._queue_url)
             return
         for failure in answer.get("Failed", []):
             handle = handles[int(failure["Id"])]
             with self._lock:
                 message_id = self._held.get(handle)
             if message_id is not None:  # else it was done meanwhile, and deleted
-                logger.warning("could not keep event message %s hidden on the events queue (%s: %s); "
-                               "SQS may deliver it again while it is handled",
-                               message_id, failure.get("Code"), failure.get("Message"))
+                logger.warning("could not keep message %s hidden on %s (%s: %s); "
+                               "SQS may deliver it again while it is handled", message_id,
+                               self._queue_url, failure.get("Code"), failure.get("Message"))

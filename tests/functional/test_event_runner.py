@@ -156,3 +156,42 @@ def test_an_event_handled_past_the_queue_s_visibility_timeout_is_not_handed_out_
     assert handed_out_again == []
     assert [(i.key, i.ok, i.attempts) for i in invocations] == [(f"orders_{SAMPLE_BATCH}.csv", True, 1)]
     assert sandbox.sqs.receive_message(QueueUrl=events_url, VisibilityTimeout=0).get("Messages", []) == []
+
+
+def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from_others(
+        sandbox, runner, monkeypatch):
+    from scripts import replay as replay_module
+    drain(runner)
+    real = Pipeline.process_record
+    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="": 1 / 0)
+    for kind in ("customers", "orders", "items"):
+        sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                              Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
+    assert [i.ok for i in drain(runner)] == [False] * 3
+    dlq = sandbox.resources.dead_letter_queue_url
+
+    replaying_started = threading.Event()
+
+    def slow(self, record, invocation_id=""):  # the cause is fixed, but each replay takes 1.5 s
+        replaying_started.set()  # the snapshot is taken
+        time.sleep(1.5)
+        return real(self, record, invocation_id)
+
+    monkeypatch.setattr(Pipeline, "process_record", slow)
+    monkeypatch.setattr(replay_module, "_SNAPSHOT_VISIBILITY", 2)  # stands in for 900 s
+    results = []
+    replaying = threading.Thread(target=lambda: results.append(
+        replay_module.replay(runner, sandbox.sqs, dlq, extend_every_seconds=0.5)))
+    replaying.start()
+    assert replaying_started.wait(10), "the replay did not start"
+    taken_meanwhile = []
+    while replaying.is_alive():  # a second `make replay`, or anyone else reading the queue
+        taken_meanwhile += sandbox.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+        time.sleep(0.25)
+    replaying.join()
+
+    assert taken_meanwhile == []
+    [result] = results
+    assert sorted(result.replayed) == sorted(f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    assert _bodies(sandbox, dlq) == []
