@@ -23,6 +23,10 @@ answers:
   attributes, counts included; here it reads the retention period alone;
 - DeleteMessageBatch rebuilds the queue's message list for every receipt
   handle; here it takes the batch's messages out in one pass;
+- DeleteMessage and DeleteMessageBatch rebuild the message list without the
+  queue's lock, so two at once could put back what the other took out
+  (deleted, yet in flight, and handed out again when its visibility timeout
+  ends); here both hold the lock;
 - ReceiveMessage copies the set of a queue's message groups in flight while
   other threads add to and discard from it ("Set changed size during
   iteration"); here it is built from a snapshot of the set;
@@ -30,6 +34,9 @@ answers:
   the message is in the queue, while a ReceiveMessage in another thread may
   be copying it ("dictionary changed size during iteration"); here every
   message has that attribute from the start;
+- ChangeMessageVisibility refused any message sent more than 12 hours ago,
+  even to make it visible again; SQS's limit is 12 hours of visibility from
+  the message's receipt, and here it is that;
 - SendMessage and SendMessageBatch read one queue attribute,
   ContentBasedDeduplication, up to four times a message, from a dict that
   moto builds whole each time, with the three message counts in it: three
@@ -55,11 +62,13 @@ from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
                                            create_backend_app)
+from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from werkzeug.serving import run_simple
 from werkzeug.wrappers import Request, Response
 
 PEEK_PATH = "/_aws/sqs/messages"
+MAX_VISIBILITY_MS = 43200 * 1000  # 12 hours from a message's receipt
 
 
 def queue_messages(queue_url: str) -> list[dict] | None:
@@ -128,6 +137,43 @@ def delete_message_batch(self, queue_name: str, receipts: list[dict]) -> tuple[l
     return success, errors
 
 
+def change_message_visibility(self, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+    """moto's ``SQSBackend.change_message_visibility``, with SQS's limit counted from the last receipt."""
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        for message in queue._messages:
+            if not message.had_receipt_handle(receipt_handle):
+                continue
+            received_at = message.received_at or message.sent_timestamp
+            if unix_time_millis() + int(visibility_timeout) * 1000 - received_at > MAX_VISIBILITY_MS:
+                raise InvalidParameterValue(
+                    f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]")
+            message.change_visibility(visibility_timeout)
+            if message.visible:
+                queue.pending_messages.discard(message)
+            return
+    raise ReceiptHandleIsInvalid()
+
+
+def holding_the_queue_lock(method):
+    """A ``Queue`` method that runs while no other thread changes the queue's message list."""
+    @functools.wraps(method)
+    def locked(queue, *args, **kwargs):
+        with queue._messages_lock:  # a Condition over an RLock: add_message may take it again inside
+            return method(queue, *args, **kwargs)
+    return locked
+
+
+def noting_the_receipt_time(mark_received):
+    """``Message.mark_received`` that also notes when, for the 12-hour visibility limit."""
+    @functools.wraps(mark_received)
+    def mark(message, *args, **kwargs) -> None:
+        mark_received(message, *args, **kwargs)
+        message.received_at = unix_time_millis()
+    return mark
+
+
 # Queue properties as moto defines them (models.Message.visible / .delayed), with
 # one clock reading for the pass.
 def _visible_messages(queue) -> list:
@@ -151,15 +197,19 @@ def _pending_message_groups(queue) -> set[str]:
     return {message.group_id for message in tuple(queue._pending_messages) if message.group_id is not None}
 
 
-def with_batch_entry_id(init):
-    """``Message.__init__`` that also sets ``user_id``, which moto's SendMessageBatch sets later."""
+def with_every_attribute(init):
+    """``Message.__init__`` that also sets the attributes set once the message is in the queue.
+
+    ``user_id`` is moto's (SendMessageBatch sets it), ``received_at`` the
+    emulator's. Both exist before the message is in the queue, so later they
+    only change value, never the size of the attribute dict that a concurrent
+    ReceiveMessage's deepcopy iterates.
+    """
     @functools.wraps(init)
     def __init__(self, *args, **kwargs) -> None:
         init(self, *args, **kwargs)
-        # Set before the message is in the queue, so the batch only changes
-        # its value, never the size of the attribute dict that a concurrent
-        # ReceiveMessage's deepcopy iterates.
         self.user_id = None
+        self.received_at = None
     return __init__
 
 
@@ -195,7 +245,10 @@ def install_sqs_fixes() -> None:
     SQSBackend.send_message_batch = counts_unread(SQSBackend.send_message_batch)
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
     SQSBackend.delete_message_batch = delete_message_batch
-    Message.__init__ = with_batch_entry_id(Message.__init__)
+    SQSBackend.change_message_visibility = change_message_visibility
+    Queue.delete_message = holding_the_queue_lock(Queue.delete_message)
+    Message.__init__ = with_every_attribute(Message.__init__)
+    Message.mark_received = noting_the_receipt_time(Message.mark_received)
 
 
 def one_at_a_time(call_action, lock: threading.Lock):

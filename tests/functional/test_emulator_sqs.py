@@ -82,10 +82,12 @@ def restore_moto_after_test(monkeypatch) -> None:
                  "approximate_number_of_messages_delayed",
                  "approximate_number_of_messages_not_visible"):
         monkeypatch.setattr(Queue, name, getattr(Queue, name))
-    for name in ("delete_message_batch", "is_message_valid_based_on_retention_period",
-                 "send_message", "send_message_batch"):
+    for name in ("change_message_visibility", "delete_message_batch",
+                 "is_message_valid_based_on_retention_period", "send_message", "send_message_batch"):
         monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
-    monkeypatch.setattr(Message, "__init__", Message.__init__)
+    monkeypatch.setattr(Queue, "delete_message", Queue.delete_message)
+    for name in ("__init__", "mark_received"):
+        monkeypatch.setattr(Message, name, getattr(Message, name))
 
 
 class CountedPasses(list):
@@ -273,3 +275,66 @@ def test_the_groups_in_flight_are_moto_s(monkeypatch):
 
     assert ours == theirs
     assert len(ours) == 2  # two groups' messages received, the third's waiting
+
+
+def test_single_deletes_racing_each_other_leave_nothing_in_flight(monkeypatch):
+    # Runner threads delete the events they handled one DeleteMessage at a
+    # time; a delete undone by another would be handed out again later.
+    import sys
+    import threading
+
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often, as in a busy emulator
+    try:
+        backend = SQSBackend("us-east-1", MOTO_ACCOUNT)
+        queue = backend.create_queue("events")
+        for n in range(2000):
+            backend.send_message("events", f"m{n}")
+        handles = []
+        while received := backend.receive_message("events", 10, 0, 900):
+            handles += [m.receipt_handle for m in received]
+        threads = [threading.Thread(target=lambda part=part: [backend.delete_message("events", h) for h in part])
+                   for part in (handles[0::2], handles[1::2])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert len(handles) == 2000
+    assert queue._messages == []
+
+
+def test_a_message_sent_over_12_hours_ago_can_be_hidden_and_released_after_its_receipt(monkeypatch):
+    # A dead-letter record from yesterday, which `make replay` receives, keeps
+    # hidden while it replays it and releases if it cannot.
+    from botocore.exceptions import ClientError
+
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="record")
+        [message] = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("dlq")._messages
+        message.sent_timestamp -= 13 * 3600 * 1000
+        [received] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=900)["Messages"]
+        handle = received["ReceiptHandle"]
+
+        extended = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": "0", "ReceiptHandle": handle, "VisibilityTimeout": 900}])
+        message.received_at -= 3600 * 1000  # received an hour ago: 11.5 more hours is past 12 in all
+        with pytest.raises(ClientError, match="beyond the limit"):
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=41400)
+        hidden = sqs.receive_message(QueueUrl=url).get("Messages", [])
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        released = sqs.receive_message(QueueUrl=url).get("Messages", [])
+
+    assert extended["Successful"] == [{"Id": "0"}] and extended.get("Failed", []) == []
+    assert hidden == []
+    assert [m["Body"] for m in released] == ["record"]
