@@ -8,6 +8,7 @@ warm and which busy, function by function, for `make local-status`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -24,6 +25,8 @@ from pathlib import Path
 from scripts.sandbox import memory
 from scripts.sandbox.function_config import FunctionConfig
 from scripts.sandbox.report import Report
+
+logger = logging.getLogger("event_runner")
 
 WORKER_MODULE = "scripts.sandbox.worker"
 # How often a busy environment's memory is looked at: a peak between two looks
@@ -179,8 +182,13 @@ class StatusBoard:
                 "timeout_seconds": function.timeout_seconds, "memory_mb": function.memory_mb,
                 "environments": [e.as_dict() for e in environments]}
             temporary = self._path.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"functions": list(self._functions.values())}, indent=2))
-            temporary.replace(self._path)  # a reader never sees half a file
+            try:
+                temporary.write_text(json.dumps({"functions": list(self._functions.values())}, indent=2))
+                temporary.replace(self._path)  # a reader never sees half a file
+            except OSError as exc:
+                # Only `make local-status` reads it: an invocation must not fail for it.
+                logger.warning("could not write %s (%s); make local-status shows it again once "
+                               "it can be written", self._path, exc)
 
 
 class EnvironmentPool:

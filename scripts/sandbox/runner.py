@@ -175,7 +175,10 @@ class EventRunner:
 
     def poll_once(self, wait_seconds: int = 1, max_messages: int = 10) -> list[Invocation]:
         invocations = []
-        for message in self._receive(wait_seconds, max_messages):
+        messages = self._receive(wait_seconds, max_messages)
+        for message in messages:  # the later ones wait their turn hidden too
+            self._visibility.hold(message)
+        for message in messages:
             invocations.extend(self.handle_and_delete(message))
         return invocations
 

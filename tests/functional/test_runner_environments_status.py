@@ -74,3 +74,17 @@ def test_pools_writing_at_the_same_time_leave_a_whole_file_with_both(tmp_path):
     assert errors == []
     shown = json.loads((tmp_path / "environments.json").read_text())
     assert [pool["function"] for pool in shown["functions"]] == ["on_csv_uploaded", "on_report_written"]
+
+
+def test_an_invocation_does_not_fail_when_the_status_file_cannot_be_written(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
+    board = StatusBoard(tmp_path / "removed" / "environments.json")  # its folder is gone
+    uploads = EnvironmentPool(UPLOADS, "local", MISBEHAVING, board)
+    try:
+        attempt = uploads.invoke("request-1", "on_csv_uploaded", s3_event("quick.txt"))
+    finally:
+        uploads.close()
+
+    assert attempt.ok, attempt.error
+    assert any("could not write" in r.getMessage() and "environments.json" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")
