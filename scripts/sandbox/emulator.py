@@ -30,6 +30,11 @@ answers:
 - ReceiveMessage copies the set of a queue's message groups in flight while
   other threads add to and discard from it ("Set changed size during
   iteration"); here it is built from a snapshot of the set;
+- ReceiveMessage moves messages received too often to the dead-letter queue
+  without the queue's lock, so two receivers at once both moved one (one
+  failed with "list.remove(x): x not in list", the dead-letter queue could get
+  it twice); here a receive holds the queue's lock, which its long-poll wait
+  gives up while it waits, as it did;
 - SendMessageBatch gives each message a new attribute (the entry's Id) after
   the message is in the queue, while a ReceiveMessage in another thread may
   be copying it ("dictionary changed size during iteration"); here every
@@ -156,6 +161,15 @@ def change_message_visibility(self, queue_name: str, receipt_handle: str, visibi
     raise ReceiptHandleIsInvalid()
 
 
+def receive_holding_the_queue_lock(receive_message):
+    """``SQSBackend.receive_message`` while no other thread changes that queue's messages."""
+    @functools.wraps(receive_message)
+    def receive(self, queue_name: str, *args, **kwargs):
+        with self.get_queue(queue_name)._messages_lock:
+            return receive_message(self, queue_name, *args, **kwargs)
+    return receive
+
+
 def holding_the_queue_lock(method):
     """A ``Queue`` method that runs while no other thread changes the queue's message list."""
     @functools.wraps(method)
@@ -247,6 +261,7 @@ def install_sqs_fixes() -> None:
     SQSBackend.delete_message_batch = delete_message_batch
     SQSBackend.change_message_visibility = change_message_visibility
     Queue.delete_message = holding_the_queue_lock(Queue.delete_message)
+    SQSBackend.receive_message = receive_holding_the_queue_lock(SQSBackend.receive_message)
     Message.__init__ = with_every_attribute(Message.__init__)
     Message.mark_received = noting_the_receipt_time(Message.mark_received)
 

@@ -83,7 +83,8 @@ def restore_moto_after_test(monkeypatch) -> None:
                  "approximate_number_of_messages_not_visible"):
         monkeypatch.setattr(Queue, name, getattr(Queue, name))
     for name in ("change_message_visibility", "delete_message_batch",
-                 "is_message_valid_based_on_retention_period", "send_message", "send_message_batch"):
+                 "is_message_valid_based_on_retention_period", "receive_message", "send_message",
+                 "send_message_batch"):
         monkeypatch.setattr(SQSBackend, name, getattr(SQSBackend, name))
     monkeypatch.setattr(Queue, "delete_message", Queue.delete_message)
     for name in ("__init__", "mark_received"):
@@ -338,3 +339,72 @@ def test_a_message_sent_over_12_hours_ago_can_be_hidden_and_released_after_its_r
     assert extended["Successful"] == [{"Id": "0"}] and extended.get("Failed", []) == []
     assert hidden == []
     assert [m["Body"] for m in released] == ["record"]
+
+
+def test_receivers_at_once_move_each_message_to_the_dead_letter_queue_once(monkeypatch):
+    # The output queue redrives to the dead-letter queue, and its consumers
+    # receive on several threads (make tail CONSUME=1, the bench's readers).
+    # A second receive comes in while the first is moving its messages.
+    import json
+    import threading
+
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    with mock_aws():
+        backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
+        dead_letters = backend.create_queue("dlq")
+        backend.create_queue("q", RedrivePolicy=json.dumps(
+            {"deadLetterTargetArn": dead_letters.queue_arn, "maxReceiveCount": 1}))
+        for n in range(5):
+            backend.send_message("q", f"m{n}")
+        backend.receive_message("q", 10, 0, 0)  # each received once, and visible again at once
+        errors: list[str] = []
+
+        def receive() -> None:
+            try:
+                backend.receive_message("q", 10, 0, 900)  # moves what it passes to the dead-letter queue
+            except Exception as exc:  # asserted on below, in the test's thread
+                errors.append(repr(exc))
+
+        add_message = dead_letters.add_message
+        second = threading.Thread(target=receive)
+
+        def first_move_lets_a_second_receive_in(message) -> None:
+            if not second.is_alive() and second.ident is None:
+                second.start()
+                second.join(1)  # with the queue's lock held, it waits for the first to finish
+            add_message(message)
+
+        dead_letters.add_message = first_move_lets_a_second_receive_in
+        receive()
+        second.join(10)
+        moved = [m.body for m in dead_letters._messages]
+        left = [m.body for m in backend.get_queue("q")._messages]
+
+    assert errors == []
+    assert sorted(moved) == [f"m{n}" for n in range(5)]  # each once
+    assert left == []
+
+
+def test_a_long_poll_lets_a_send_in_and_returns_its_message(monkeypatch):
+    import threading
+    import time
+
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+    with mock_aws():
+        backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
+        backend.create_queue("q")
+        received = []
+        polling = threading.Thread(target=lambda: received.extend(backend.receive_message("q", 10, 5, 30)))
+        started = time.monotonic()
+        polling.start()
+        time.sleep(0.5)
+        backend.send_message("q", "sent while it waited")
+        polling.join(10)
+        waited = time.monotonic() - started
+
+    assert [m.body for m in received] == ["sent while it waited"]
+    assert waited < 4  # it returned once the message came, not at the end of its 5 s
