@@ -1,5 +1,9 @@
-"""The embedded emulator's faster SQS calls (one-pass DeleteMessageBatch, the retention check) answer as moto's own."""
+"""The embedded emulator's SQS: faster calls that answer as moto's own, and moto's races between threads and its visibility limit mended."""
 from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
 
 import boto3
 import pytest
@@ -9,6 +13,17 @@ from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 from scripts.sandbox.emulator import delete_message_batch
 
 MOTO_ACCOUNT = "123456789012"
+
+
+@contextmanager
+def switching_often():
+    """Threads switch every microsecond, as in a busy emulator."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def run(deleter) -> tuple[list, list, list[str]]:
@@ -91,6 +106,14 @@ def restore_moto_after_test(monkeypatch) -> None:
         monkeypatch.setattr(Message, name, getattr(Message, name))
 
 
+@pytest.fixture
+def sqs_fixes(monkeypatch) -> None:
+    """The emulator's SQS fixes, installed for one test and taken out after it."""
+    from scripts.sandbox import emulator
+    restore_moto_after_test(monkeypatch)
+    emulator.install_sqs_fixes()
+
+
 class CountedPasses(list):
     """A queue's message list that counts the passes made over it."""
     passes = 0
@@ -100,10 +123,7 @@ class CountedPasses(list):
         return super().__iter__()
 
 
-def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(monkeypatch):
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
+def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(sqs_fixes):
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -123,10 +143,7 @@ def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(monkeypa
                 counts["ApproximateNumberOfMessagesDelayed"]) == ("18", "3", "1")
 
 
-def test_a_fifo_queue_still_drops_a_content_duplicate(monkeypatch):
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
+def test_a_fifo_queue_still_drops_a_content_duplicate(sqs_fixes):
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
@@ -169,17 +186,10 @@ def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
     assert theirs[1:] == (4, 1, 2)  # 4 visible; 1 delayed; 2 in flight
 
 
-def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back(monkeypatch):
-    import sys
-    import threading
+def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back(sqs_fixes):
     import traceback
 
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads switch often, as in a busy emulator
-    try:
+    with switching_often():
         with mock_aws():
             sqs = boto3.client("sqs", region_name="us-east-1")
             url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -223,8 +233,6 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
             for thread in threads:
                 thread.join()
             left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    finally:
-        sys.setswitchinterval(interval)
 
     assert errors == []
     assert set(read) == set(sent)  # none lost (a standard queue may deliver one twice)
@@ -232,13 +240,10 @@ def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back
             left["ApproximateNumberOfMessagesDelayed"]) == ("0", "0", "3000")  # none brought back
 
 
-def test_a_batch_s_messages_are_whole_when_they_enter_the_queue(monkeypatch):
+def test_a_batch_s_messages_are_whole_when_they_enter_the_queue(sqs_fixes, monkeypatch):
     # A ReceiveMessage in another thread deep-copies a message the moment it is
     # in the queue; an attribute added after that changes the size of the dict
     # the copy iterates ("dictionary changed size during iteration").
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
     attributes_on_entry: dict[str, set[str]] = {}
     add_message = Queue.add_message
 
@@ -278,18 +283,11 @@ def test_the_groups_in_flight_are_moto_s(monkeypatch):
     assert len(ours) == 2  # two groups' messages received, the third's waiting
 
 
-def test_single_deletes_racing_each_other_leave_nothing_in_flight(monkeypatch):
+def test_single_deletes_racing_each_other_leave_nothing_in_flight(sqs_fixes):
     # Runner threads delete the events they handled one DeleteMessage at a
     # time; a delete undone by another would be handed out again later.
-    import sys
-    import threading
 
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads switch often, as in a busy emulator
-    try:
+    with switching_often():
         backend = SQSBackend("us-east-1", MOTO_ACCOUNT)
         queue = backend.create_queue("events")
         for n in range(2000):
@@ -303,21 +301,16 @@ def test_single_deletes_racing_each_other_leave_nothing_in_flight(monkeypatch):
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        sys.setswitchinterval(interval)
 
     assert len(handles) == 2000
     assert queue._messages == []
 
 
-def test_a_message_sent_over_12_hours_ago_can_be_hidden_and_released_after_its_receipt(monkeypatch):
+def test_a_message_sent_over_12_hours_ago_can_be_hidden_and_released_after_its_receipt(sqs_fixes):
     # A dead-letter record from yesterday, which `make replay` receives, keeps
     # hidden while it replays it and releases if it cannot.
     from botocore.exceptions import ClientError
 
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
@@ -341,16 +334,12 @@ def test_a_message_sent_over_12_hours_ago_can_be_hidden_and_released_after_its_r
     assert [m["Body"] for m in released] == ["record"]
 
 
-def test_receivers_at_once_move_each_message_to_the_dead_letter_queue_once(monkeypatch):
+def test_receivers_at_once_move_each_message_to_the_dead_letter_queue_once(sqs_fixes):
     # The output queue redrives to the dead-letter queue, and its consumers
     # receive on several threads (make tail CONSUME=1, the bench's readers).
     # A second receive comes in while the first is moving its messages.
     import json
-    import threading
 
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
     with mock_aws():
         backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
         dead_letters = backend.create_queue("dlq")
@@ -387,13 +376,9 @@ def test_receivers_at_once_move_each_message_to_the_dead_letter_queue_once(monke
     assert left == []
 
 
-def test_a_long_poll_lets_a_send_in_and_returns_its_message(monkeypatch):
-    import threading
+def test_a_long_poll_lets_a_send_in_and_returns_its_message(sqs_fixes):
     import time
 
-    from scripts.sandbox import emulator
-    restore_moto_after_test(monkeypatch)
-    emulator.install_sqs_fixes()
     with mock_aws():
         backend = sqs_backends[MOTO_ACCOUNT]["us-east-1"]
         backend.create_queue("q")

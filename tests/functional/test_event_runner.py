@@ -95,16 +95,21 @@ def _bodies(sandbox, url):
         QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
 
-def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox, runner, monkeypatch):
-    from scripts.replay import replay
+def dead_letter_the_sample_batch(sandbox, runner, monkeypatch) -> str:
+    """Upload the sample batch while its handler fails: its three events end in the dead-letter queue."""
     drain(runner)
-    real = Pipeline.process_record
     monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="": 1 / 0)
     for kind in ("customers", "orders", "items"):
         sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                               Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
     assert [i.ok for i in drain(runner)] == [False] * 3
-    dlq = sandbox.resources.dead_letter_queue_url
+    return sandbox.resources.dead_letter_queue_url
+
+
+def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox, runner, monkeypatch):
+    from scripts.replay import replay
+    real = Pipeline.process_record
+    dlq = dead_letter_the_sample_batch(sandbox, runner, monkeypatch)
     sandbox.sqs.send_message(QueueUrl=dlq, MessageBody='{"id": "1", "name": "a customer message"}')
 
     still_broken = replay(runner, sandbox.sqs, dlq)
@@ -163,14 +168,8 @@ def test_an_event_handled_past_the_queue_s_visibility_timeout_is_not_handed_out_
 def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from_others(
         sandbox, runner, monkeypatch):
     from scripts import replay as replay_module
-    drain(runner)
     real = Pipeline.process_record
-    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="": 1 / 0)
-    for kind in ("customers", "orders", "items"):
-        sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
-                              Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
-    assert [i.ok for i in drain(runner)] == [False] * 3
-    dlq = sandbox.resources.dead_letter_queue_url
+    dlq = dead_letter_the_sample_batch(sandbox, runner, monkeypatch)
 
     replaying_started = threading.Event()
 

@@ -20,11 +20,17 @@ def s3_event(key: str) -> dict:
                                 "object": {"key": key, "size": 1}}}]}
 
 
-def test_a_closed_pool_shows_no_environments_and_the_other_function_stays_listed(tmp_path, monkeypatch):
-    monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
-    board = StatusBoard(tmp_path / "environments.json")
+def two_functions(folder):
+    """The pool of uploads (invoked below) and one of reports (never invoked), on one board."""
+    board = StatusBoard(folder / "environments.json")
     uploads = EnvironmentPool(UPLOADS, "local", MISBEHAVING, board)
     EnvironmentPool(REPORTS, "local", MISBEHAVING, board)
+    return uploads
+
+
+def test_a_closed_pool_shows_no_environments_and_the_other_function_stays_listed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
+    uploads = two_functions(tmp_path)
     try:
         attempt = uploads.invoke("request-1", "on_csv_uploaded", s3_event("quick.txt"))
     finally:
@@ -38,9 +44,7 @@ def test_a_closed_pool_shows_no_environments_and_the_other_function_stays_listed
 
 def test_a_warm_environment_is_listed_under_its_function(tmp_path, monkeypatch):
     monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
-    board = StatusBoard(tmp_path / "environments.json")
-    uploads = EnvironmentPool(UPLOADS, "local", MISBEHAVING, board)
-    EnvironmentPool(REPORTS, "local", MISBEHAVING, board)
+    uploads = two_functions(tmp_path)
     try:
         uploads.invoke("request-1", "on_csv_uploaded", s3_event("quick.txt"))
         uploads.invoke("request-2", "on_csv_uploaded", s3_event("quick.txt"))
