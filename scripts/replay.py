@@ -76,8 +76,10 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False,
         keeper.hold(message)
     try:
         for message in snapshot:
-            with keeper.held(message):
+            try:
                 done = _replay_one(runner, message, result, dry_run)
+            finally:
+                keeper.release(message)
             if done:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             else:

@@ -178,8 +178,12 @@ class EventRunner:
         messages = self._receive(wait_seconds, max_messages)
         for message in messages:  # the later ones wait their turn hidden too
             self._visibility.hold(message)
-        for message in messages:
-            invocations.extend(self.handle_and_delete(message))
+        try:
+            for message in messages:
+                invocations.extend(self.handle_and_delete(message))
+        finally:  # if one failed, the ones after it go back to SQS's own timeout
+            for message in messages:
+                self._visibility.release(message)
         return invocations
 
     def _receive(self, wait_seconds: int, max_messages: int) -> list[dict]:

@@ -196,3 +196,27 @@ def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from
     assert sorted(result.replayed) == sorted(f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     assert _bodies(sandbox, dlq) == []
+
+
+def test_events_a_failed_poll_had_not_reached_go_back_to_the_queue(sandbox):
+    app = load_app("local")
+    events_url = connect_bucket_to_queue(sandbox.s3, sandbox.sqs, sandbox.settings.ingest_bucket,
+                                         events_queue_name(sandbox.settings),
+                                         s3_events_of(app, sandbox.settings.ingest_bucket))
+    sandbox.sqs.set_queue_attributes(QueueUrl=events_url, Attributes={"VisibilityTimeout": "1"})
+    runner = EventRunner(app, sandbox.sqs, events_url, sandbox.resources.dead_letter_queue_url,
+                         max_attempts=3, sleep=lambda seconds: None,
+                         visibility_seconds=1, extend_every_seconds=0.2)
+    drain(runner)  # the s3:TestEvent
+    sandbox.sqs.send_message(QueueUrl=events_url, MessageBody="not an S3 notification")
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
+                          Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
+
+    with pytest.raises(json.JSONDecodeError):
+        runner.poll_once(wait_seconds=0)  # takes both; the first one fails it
+    time.sleep(2)  # past the queue's own timeout, with nothing extending it any more
+    bodies = [m["Body"] for m in sandbox.sqs.receive_message(
+        QueueUrl=events_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])]
+
+    assert "not an S3 notification" in bodies
+    assert any(f"orders_{SAMPLE_BATCH}.csv" in body for body in bodies)  # not kept hidden for good
