@@ -11,7 +11,9 @@ were yielded; the file is rejected all the same.)
 
 Accepted: UTF-8 with or without a byte-order mark, LF or CRLF line ends, quoted
 fields, blank lines (skipped), required columns in any order. Extra columns are
-allowed and ignored, so partners can add columns without breaking the feed.
+allowed and ignored, so partners can add columns without breaking the feed; their
+values may be of any length, but for a quoted value that spans lines: past csv's
+131,072-character field limit, that is almost always a quote never closed.
 
 A quoted value is taken literally, spaces included; spaces around an unquoted
 value are dropped. A required value must not contain a control character
@@ -52,6 +54,10 @@ _CONTROL_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI "
 # One field of a record as csv.reader reads it (strict, "" doubles a quote): to
 # find again the field where the reader gave up.
 _RAW_FIELD = re.compile(r'"(?:[^"]++|"")*+"|[^,"\r\n][^,\r\n]*+|')
+# The same grammar a line at a time, for a record read without csv's field limit:
+_QUOTED_PART = re.compile(r'(?:[^"]++|"")*+')       # inside quotes, to the closing one or the line end
+_UNQUOTED_FIELD = re.compile(r'[^,"\r\n][^,\r\n]*+|')
+_LINE_END = re.compile(r"\r*\n?")                   # csv.reader takes any run of CRs before the LF
 # A valid value that may have spaces at either end (a quoted value is literal):
 # not blank, no control character, at most MAX_ID_LENGTH characters, spaces included.
 _PADDED_VALUE = rf"(?=[^\S\n]*+\S)[^\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}+"
@@ -123,11 +129,13 @@ def decode_blocks(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
             continue
         block, pending = data[:cut], data[cut:]
         if first:
+            _check_text(data, file_name)
             block, first = _strip_bom(block), False
         yield _decode(block, lines_before, file_name)
         lines_before += block.count(b"\n")
     if pending:
         if first:
+            _check_text(pending, file_name)
             pending = _strip_bom(pending)
         yield _decode(pending, lines_before, file_name)
 
@@ -147,6 +155,43 @@ def _lines(text: str) -> Iterator[str]:
 
 def _strip_bom(block: bytes) -> bytes:
     return block[len(_BOM):] if block.startswith(_BOM) else block
+
+
+# What a file that is no UTF-8 text starts with, looked for once, in its first bytes:
+# "not valid UTF-8 at line 1" would not tell a partner to save it otherwise or to
+# decompress it (and UTF-16 of plain ASCII, NUL bytes and all, is valid UTF-8).
+# UTF-32's marks come first: FF FE 00 00 also starts with UTF-16's FF FE.
+_SAVE_AS_UTF8 = ("Save the file as UTF-8 CSV (in Excel: Save As, 'CSV UTF-8 (Comma delimited)') and "
+                 "upload it again under the same key.")
+_SIGNATURES = (
+    (b"\xff\xfe\x00\x00", "the file is UTF-32 (it starts with the byte-order mark FF FE 00 00), not UTF-8",
+     _SAVE_AS_UTF8),
+    (b"\x00\x00\xfe\xff", "the file is UTF-32 (it starts with the byte-order mark 00 00 FE FF), not UTF-8",
+     _SAVE_AS_UTF8),
+    (b"\xff\xfe", "the file is UTF-16 (it starts with the byte-order mark FF FE), not UTF-8", _SAVE_AS_UTF8),
+    (b"\xfe\xff", "the file is UTF-16 (it starts with the byte-order mark FE FF), not UTF-8", _SAVE_AS_UTF8),
+    (b"\x1f\x8b", "the file is compressed with gzip (it starts with the bytes 1F 8B), not CSV text",
+     "Upload the CSV file uncompressed (gunzip it first) under the same key."),
+    (b"PK\x03\x04", "the file is a zip archive (it starts with the bytes PK 03 04), not CSV text; an Excel "
+                     "workbook (.xlsx) is one too",
+     "Upload the CSV file itself under the same key: unzip the archive, or save the workbook as UTF-8 "
+     "CSV (in Excel: Save As, 'CSV UTF-8 (Comma delimited)')."),
+)
+_SNIFFED = 64  # bytes of the start looked at for UTF-16 without a byte-order mark
+
+
+def _check_text(head: bytes, file_name: str) -> None:
+    """Raise ``InvalidFileError`` saying what the file is if its start shows it is no UTF-8 text."""
+    for signature, reason, hint in _SIGNATURES:
+        if head.startswith(signature):
+            raise InvalidFileError(file_name, [Problem(1, "", signature.hex(" "), reason)], hint=hint)
+    sample = head[:_SNIFFED]
+    # ASCII text in UTF-16: a NUL byte before (big-endian) or after (little-endian) each character.
+    if len(sample) >= 4 and any(not any(sample[nul::2]) and all(sample[1 - nul::2]) for nul in (0, 1)):
+        raise InvalidFileError(file_name, [Problem(
+            1, "", sample[:8].hex(" "),
+            "the file looks like UTF-16 without a byte-order mark (every other byte is NUL, 00), not UTF-8")],
+            hint=_SAVE_AS_UTF8)
 
 
 def _decode(block: bytes, lines_before: int, file_name: str) -> str:
@@ -210,14 +255,14 @@ class _FileParser:
         header, _, rest = first.partition("\n")
         header = header.removesuffix("\r")
         cells = header.split(",")
-        if ('"' in header or "\r" in header
-                or not any(cell.strip() for cell in cells)
-                or max(map(len, cells)) > csv.field_size_limit()):
+        if '"' in header or "\r" in header or not any(cell.strip() for cell in cells):
             # Quoted, blank, or odd: csv.reader reads the header, like everything after it.
             read: list[str] = []
-            reader = csv.reader(_recorded(chain([first], blocks), read), strict=True)
-            self._use_header(*_read_header(reader, read, self.schema, self.file_name))
-            yield from self._exact_rows(reader, read, lines_before=0)
+            lines = _recorded(chain([first], blocks), read)
+            reader = csv.reader(lines, strict=True)
+            cells, line, pulled = _read_header(reader, lines, read, self.schema, self.file_name)
+            self._use_header(cells, line)
+            yield from self._exact_rows(reader, lines, read, line_offset=pulled, read_from=1)
             return
         self._use_header(cells, 1)
         self._block_pattern = _block_pattern(self.schema, self.positions, self.width)
@@ -226,8 +271,10 @@ class _FileParser:
             rows = self._fast_rows(text, lines_before + 1) if text else []
             if rows is None:
                 read: list[str] = []
-                reader = csv.reader(_recorded(chain([text], blocks), read), strict=True)
-                yield from self._exact_rows(reader, read, lines_before)
+                lines = _recorded(chain([text], blocks), read)
+                reader = csv.reader(lines, strict=True)
+                yield from self._exact_rows(reader, lines, read, line_offset=lines_before,
+                                            read_from=lines_before + 1)
                 return
             self.rows_read += len(rows)
             lines_before += text.count("\n")
@@ -270,69 +317,83 @@ class _FileParser:
         self.log.problems = sorted(self.log.problems + found, key=lambda p: p.line)[:self.log.max_reported]
         self.rows_rejected += newly_rejected
 
-    def _exact_rows(self, reader, read: list[str], lines_before: int) -> Iterator[object]:
-        """The rows csv.reader reads; ``read`` has the lines it read, which ``_recorded`` keeps."""
+    def _exact_rows(self, reader, lines: Iterator[str], read: list[str], line_offset: int,
+                    read_from: int) -> Iterator[object]:
+        """The rows csv.reader reads from ``lines``; ``read`` has the lines it read, which
+        ``_recorded`` keeps, the first of them line ``read_from`` of the file.
+
+        ``line_offset`` is the number of lines of the file that ``reader.line_num``
+        does not count: those before its first line, and those read past it.
+        """
         schema, log, ids = self.schema, self.log, self.ids
         positions, width = self.positions, self.width
         clean, padded, has_control = self._clean_row, self._padded_row, _CONTROL.search
         # A quoted value may span lines, so a record is reported on the line where
         # it starts (the line after the previous record), not where it ends.
-        start = lines_before + reader.line_num + 1
-        read_from = lines_before + 1  # the line of read[0]
-        try:
-            for fields in reader:
-                line, start = start, lines_before + reader.line_num + 1
-                if start - read_from > 4096:  # keep this record's lines only
-                    del read[:line - read_from]
-                    read_from = line
-                if len(fields) != width:
-                    if not fields or (len(fields) == 1 and not fields[0].strip()):
-                        continue  # a blank line
+        start = line_offset + reader.line_num + 1
+        records = reader
+        while True:
+            try:
+                for fields in records:
+                    line, start = start, line_offset + reader.line_num + 1
+                    if start - read_from > 4096:  # keep this record's lines only
+                        del read[:line - read_from]
+                        read_from = line
+                    if len(fields) != width:
+                        if not fields or (len(fields) == 1 and not fields[0].strip()):
+                            continue  # a blank line
+                        self.rows_read += 1
+                        self.rows_rejected += 1
+                        log.add(Problem(line, "", ",".join(fields)[:100],
+                                        f"expected {width} fields as in the header, found {len(fields)}"))
+                        continue
                     self.rows_read += 1
+                    raw = [fields[pos] for pos in positions]
+                    # The common case in one match (unpadded values, so quoted or not
+                    # makes no difference); the checks below only run for a row that
+                    # fails it, to say exactly what is wrong.
+                    if clean("\n".join(raw)) and raw[0] not in ids:
+                        ids.add(raw[0], line)
+                        if not log.count:
+                            yield schema.build(raw)
+                        continue
+                    values = [value.strip() for value in raw]
+                    fine = False
+                    if values != raw:
+                        # Padding around an unquoted value is dropped; a quoted value is literal.
+                        quoted = _quoted_fields("".join(read[line - read_from:]), fields)
+                        values = [field if quoted[pos] else value
+                                  for pos, field, value in zip(positions, raw, values)]
+                        # Still one match for a padded row that is fine (control
+                        # characters looked for as read: stripping drops a tab).
+                        fine = padded("\n".join(values)) and not has_control("".join(raw))
+                    problems = [] if fine else self._value_problems(line, raw, values)
+                    row_id = values[0]
+                    if not problems and row_id not in ids:
+                        ids.add(row_id, line)
+                        if not log.count:
+                            yield schema.build(values)
+                        continue
                     self.rows_rejected += 1
-                    log.add(Problem(line, "", ",".join(fields)[:100],
-                                    f"expected {width} fields as in the header, found {len(fields)}"))
-                    continue
-                self.rows_read += 1
-                raw = [fields[pos] for pos in positions]
-                # The common case in one match (unpadded values, so quoted or not
-                # makes no difference); the checks below only run for a row that
-                # fails it, to say exactly what is wrong.
-                if clean("\n".join(raw)) and raw[0] not in ids:
-                    ids.add(raw[0], line)
-                    if not log.count:
-                        yield schema.build(raw)
-                    continue
-                values = [value.strip() for value in raw]
-                fine = False
-                if values != raw:
-                    # Padding around an unquoted value is dropped; a quoted value is literal.
-                    quoted = _quoted_fields("".join(read[line - read_from:]), fields)
-                    values = [field if quoted[pos] else value
-                              for pos, field, value in zip(positions, raw, values)]
-                    # Still one match for a padded row that is fine (control
-                    # characters looked for as read: stripping drops a tab).
-                    fine = padded("\n".join(values)) and not has_control("".join(raw))
-                problems = [] if fine else self._value_problems(line, raw, values)
-                row_id = values[0]
-                if not problems and row_id not in ids:
-                    ids.add(row_id, line)
-                    if not log.count:
-                        yield schema.build(values)
-                    continue
-                self.rows_rejected += 1
-                for problem in problems:
-                    log.add(problem)
-                if row_id.strip():
-                    first_line = ids.add(row_id, line, rejected=True)
-                    if first_line is not None:
-                        log.add(Problem(line, schema.columns[0], row_id,
-                                        f"duplicate id: already used on line {first_line}"))
-        except csv.Error as exc:
-            text = "".join(read[start - read_from:])  # the record csv.reader gave up on
-            index, at = _malformed_field(text)
-            column = self.header[index] if index < len(self.header) else ""
-            log.add(Problem(start, column, _excerpt(text, at), _csv_reason(exc)))
+                    for problem in problems:
+                        log.add(problem)
+                    if row_id.strip():
+                        first_line = ids.add(row_id, line, rejected=True)
+                        if first_line is not None:
+                            log.add(Problem(line, schema.columns[0], row_id,
+                                            f"duplicate id: already used on line {first_line}"))
+                return
+            except csv.Error as exc:
+                # The record csv.reader gave up on, read again: over its field
+                # limit only, the record is read here and the reader goes on after it.
+                again = _reread(exc, read[start - read_from:], lines)
+                if again.fields is None:
+                    index, shown, reason = again.broken
+                    column = self.header[index] if index < len(self.header) else ""
+                    log.add(Problem(start, column, shown, reason))
+                    return
+                line_offset += again.lines_pulled
+                records = chain([again.fields], reader)
 
     def _value_problems(self, line: int, raw: list[str], values: list[str]) -> list[Problem]:
         """What is wrong with the required values of a row, one problem per value at most.
@@ -388,14 +449,86 @@ def _quoted_fields(text: str, fields: list[str]) -> list[bool]:
 
 def _malformed_field(text: str) -> tuple[int, int]:
     """The index of the field where csv.reader gave up on a record's text, and where it starts."""
-    limit = csv.field_size_limit()
     at = index = 0
     while True:
         end = _RAW_FIELD.match(text, at).end()
-        length = end - at - 2 * text.startswith('"', at)
-        if length > limit or not text.startswith(",", end):
+        if not text.startswith(",", end):
             return index, at
         at, index = end + 1, index + 1
+
+
+@dataclass
+class _Reread:
+    """A record csv.reader gave up on, read again: its fields, or where it breaks and why."""
+
+    fields: list[str] | None
+    lines_pulled: int = 0  # lines read past the ones csv.reader had read
+    broken: tuple[int, str, str] = (0, "", "")  # field index, the text shown, the reason
+
+
+def _reread(exc: csv.Error, record_lines: list[str], more: Iterator[str]) -> _Reread:
+    """The fields of a record csv.reader refused only for its field limit; else where it breaks."""
+    if str(exc).startswith("field larger than field limit"):
+        return _read_long_record(record_lines, more)
+    text = "".join(record_lines)
+    index, at = _malformed_field(text)
+    return _Reread(None, broken=(index, _excerpt(text, at), _csv_reason(exc)))
+
+
+def _read_long_record(lines: list[str], more: Iterator[str]) -> _Reread:
+    """A record with a value over csv's field limit, read by csv.reader's rules but that limit.
+
+    csv.reader (strict, "" doubles a quote) refuses any value over
+    ``csv.field_size_limit()``, which only a global setting changes. Here a
+    value may be of any length, but for a quoted value that spans lines: that
+    keeps the limit, so that a quote never closed is not read to the end of the
+    file. ``lines`` are the record's lines as far as csv.reader read them, the
+    record's first line first; ``more`` gives the lines after them, read while
+    a quoted value is open. Runs only for such records, never on the fast path.
+    """
+    limit = csv.field_size_limit()
+    lines = list(lines)
+    fields: list[str] = []
+    row = at = pulled = 0
+    while True:
+        line, first_row, begin = lines[row], row, at
+        if line.startswith('"', at):
+            parts: list[str] = []
+            length, at = 0, at + 1
+            while True:
+                end = _QUOTED_PART.match(line, at).end()
+                parts.append(line[at:end].replace('""', '"'))  # a "" never spans lines
+                length += len(parts[-1])
+                if end < len(line):  # the closing quote
+                    at = end + 1
+                    break
+                if length > limit:
+                    return _Reread(None, pulled, (len(fields), _excerpt(lines[first_row], begin),
+                                                  _LONG_QUOTED_VALUE))
+                if row + 1 == len(lines):
+                    following = next(more, None)
+                    if following is None:
+                        return _Reread(None, pulled, (len(fields), _excerpt(lines[first_row], begin),
+                                                      _UNCLOSED_QUOTE))
+                    lines.append(following)
+                    pulled += 1
+                row += 1
+                line, at = lines[row], 0
+            if row != first_row and length > limit:
+                return _Reread(None, pulled, (len(fields), _excerpt(lines[first_row], begin),
+                                              _LONG_QUOTED_VALUE))
+            fields.append("".join(parts))
+        else:
+            end = _UNQUOTED_FIELD.match(line, at).end()
+            fields.append(line[at:end])
+            at = end
+        if line.startswith(",", at):
+            at += 1
+        elif _LINE_END.fullmatch(line, at):
+            return _Reread(fields, pulled)
+        else:
+            reason = _LONE_CR if line[at] == "\r" else _TEXT_AFTER_QUOTE
+            return _Reread(None, pulled, (len(fields) - 1, _excerpt(lines[first_row], begin), reason))
 
 
 def _excerpt(text: str, at: int) -> str:
@@ -450,22 +583,26 @@ def _amount_reason(value: str) -> str:
     return AMOUNT_RULE
 
 
+_TEXT_AFTER_QUOTE = ('a quote character inside an unquoted value, or text after a closing quote: put '
+                     'the whole value in double quotes and double any quote inside it ("")')
+_LONE_CR = ("a carriage return (CR) not followed by a line feed ends a line only on old Macs: save the "
+            "file with LF or CRLF line ends, and remove any CR inside a value")
+_UNCLOSED_QUOTE = ('a quote opened here is never closed, so the file ends inside a quoted value: close '
+                   'the quote, and double any quote inside a value ("")')
+_LONG_QUOTED_VALUE = (f"a quoted value that spans lines is longer than {csv.field_size_limit():,} "
+                      f"characters (usually a quote that is never closed, so the rest of the file "
+                      f"became one value): check the quotes from this line on")
+
+
 def _csv_reason(exc: csv.Error) -> str:
     """What a csv.Error means to the partner who wrote the file, and what to do about it."""
     text = str(exc)
-    if text.startswith("field larger than field limit"):
-        return (f"a value longer than {csv.field_size_limit():,} characters (usually a quote that is "
-                f"never closed, so the rest of the file became one value): check the quotes from "
-                f"this line on")
     if text.endswith(" expected after '\"'"):
-        return ('a quote character inside an unquoted value, or text after a closing quote: put the '
-                'whole value in double quotes and double any quote inside it ("")')
+        return _TEXT_AFTER_QUOTE
     if text.startswith("new-line character seen in unquoted field"):
-        return ("a carriage return (CR) not followed by a line feed ends a line only on old Macs: "
-                "save the file with LF or CRLF line ends, and remove any CR inside a value")
+        return _LONE_CR
     if text == "unexpected end of data":
-        return ('a quote opened here is never closed, so the file ends inside a quoted value: close '
-                'the quote, and double any quote inside a value ("")')
+        return _UNCLOSED_QUOTE
     return "the line is not valid CSV: check its quotes, commas and line ends"
 
 
@@ -494,13 +631,13 @@ def _block_pattern(schema: Schema, positions: list[int], width: int) -> re.Patte
     """Matches a block of lines that the exact path would accept as they are.
 
     A required value is valid as it is (``_value_pattern``) and holds no quote
-    or comma; an extra column's value is not checked but for its length
-    (csv.reader refuses a longer one). No backtracking, so the whole block is
-    checked in one pass.
+    or comma; an extra column's value is not checked, its length neither (the
+    exact path reads a long unquoted value too). No backtracking, so the whole
+    block is checked in one pass.
     """
     value = _value_pattern(',"')
     amount = _AMOUNT.pattern
-    other = rf'[^,"\n]{{0,{csv.field_size_limit()}}}+'
+    other = r'[^,"\n]*+'
     fields = [other] * width
     for index, pos in enumerate(positions):
         fields[pos] = amount if index == schema.amount_index else value
@@ -508,24 +645,28 @@ def _block_pattern(schema: Schema, positions: list[int], width: int) -> re.Patte
     return re.compile(rf"(?:{line}\n)*(?:{line})?")
 
 
-def _read_header(reader, read: list[str], schema: Schema,
-                 file_name: str) -> tuple[list[str], int]:
-    """The header's cells and its line, after any blank lines; ``read`` as for ``_exact_rows``."""
-    try:
-        start = reader.line_num + 1
-        header = next(reader)
-        while not any(cell.strip() for cell in header):
-            start = reader.line_num + 1
+def _read_header(reader, lines: Iterator[str], read: list[str], schema: Schema,
+                 file_name: str) -> tuple[list[str], int, int]:
+    """The header's cells, its line, and the lines read past csv.reader's count (as for
+    ``_exact_rows``), after any blank lines; ``read`` as for ``_exact_rows``, from line 1."""
+    pulled = 0
+    while True:
+        start = pulled + reader.line_num + 1
+        try:
             header = next(reader)
-    except StopIteration:
-        raise InvalidFileError(file_name, [Problem(
-            1, "", "", f"the file is empty: expected a header row {','.join(schema.columns)}")],
-            hint="Upload the file with its header row and data.") from None
-    except csv.Error as exc:
-        text = "".join(read[start - 1:])
-        raise InvalidFileError(file_name, [Problem(start, "", _excerpt(text, _malformed_field(text)[1]),
-                                                   _csv_reason(exc))], hint=FIX_HINT) from exc
-    return header, reader.line_num
+        except StopIteration:
+            raise InvalidFileError(file_name, [Problem(
+                1, "", "", f"the file is empty: expected a header row {','.join(schema.columns)}")],
+                hint="Upload the file with its header row and data.") from None
+        except csv.Error as exc:
+            again = _reread(exc, read[start - 1:], lines)
+            if again.fields is None:
+                _, shown, reason = again.broken
+                raise InvalidFileError(file_name, [Problem(start, "", shown, reason)],
+                                       hint=FIX_HINT) from exc
+            header, pulled = again.fields, pulled + again.lines_pulled
+        if any(cell.strip() for cell in header):
+            return header, pulled + reader.line_num, pulled
 
 
 def _check_header(header: list[str], line: int, schema: Schema, file_name: str) -> list[str]:

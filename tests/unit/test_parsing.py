@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 from decimal import Decimal
 
 import pytest
@@ -474,8 +475,10 @@ UNCLOSED_QUOTE = ('a quote opened here is never closed, so the file ends inside 
                   'quote, and double any quote inside a value ("")')
 LONE_CR = ("a carriage return (CR) not followed by a line feed ends a line only on old Macs: save the "
            "file with LF or CRLF line ends, and remove any CR inside a value")
-TOO_LONG = ("a value longer than 131,072 characters (usually a quote that is never closed, so the rest "
-            "of the file became one value): check the quotes from this line on")
+LONG_QUOTED = ("a quoted value that spans lines is longer than 131,072 characters (usually a quote that "
+               "is never closed, so the rest of the file became one value): check the quotes from this "
+               "line on")
+CSV_LIMIT = csv.field_size_limit()  # 131,072: the csv module's, which only values spanning lines keep
 
 
 @pytest.mark.parametrize("data, problem", [
@@ -518,6 +521,56 @@ def test_invalid_utf8_is_located_wherever_the_chunks_are_cut(offset):
     error = rejection("customers", data, chunks=[data[:offset], data[offset:]])
 
     assert located(error) == [(4, "", "the file is not valid UTF-8 at this line")]
+
+
+TEXT = "customer_id,customer_name\r\n1,Ann\r\n"
+AS_UTF8 = ("Save the file as UTF-8 CSV (in Excel: Save As, 'CSV UTF-8 (Comma delimited)') and upload it "
+           "again under the same key.")
+
+
+@pytest.mark.parametrize("data, value, reason, hint", [
+    pytest.param(TEXT.encode("utf-16"), "ff fe",
+                 "the file is UTF-16 (it starts with the byte-order mark FF FE), not UTF-8", AS_UTF8,
+                 id="utf-16-le"),
+    pytest.param(b"\xfe\xff" + TEXT.encode("utf-16-be"), "fe ff",
+                 "the file is UTF-16 (it starts with the byte-order mark FE FF), not UTF-8", AS_UTF8,
+                 id="utf-16-be"),
+    pytest.param(TEXT.encode("utf-16-le"), "63 00 75 00 73 00 74 00",
+                 "the file looks like UTF-16 without a byte-order mark (every other byte is NUL, 00), "
+                 "not UTF-8", AS_UTF8, id="utf-16-le-no-bom"),
+    pytest.param(TEXT.encode("utf-16-be"), "00 63 00 75 00 73 00 74",
+                 "the file looks like UTF-16 without a byte-order mark (every other byte is NUL, 00), "
+                 "not UTF-8", AS_UTF8, id="utf-16-be-no-bom"),
+    pytest.param(TEXT.encode("utf-32"), "ff fe 00 00",
+                 "the file is UTF-32 (it starts with the byte-order mark FF FE 00 00), not UTF-8", AS_UTF8,
+                 id="utf-32-le"),
+    pytest.param(b"\x00\x00\xfe\xff" + TEXT.encode("utf-32-be"), "00 00 fe ff",
+                 "the file is UTF-32 (it starts with the byte-order mark 00 00 FE FF), not UTF-8", AS_UTF8,
+                 id="utf-32-be"),
+    pytest.param(gzip.compress(TEXT.encode(), mtime=0), "1f 8b",
+                 "the file is compressed with gzip (it starts with the bytes 1F 8B), not CSV text",
+                 "Upload the CSV file uncompressed (gunzip it first) under the same key.", id="gzip"),
+    pytest.param(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(20)) + b"\n", "50 4b 03 04",
+                 "the file is a zip archive (it starts with the bytes PK 03 04), not CSV text; an Excel "
+                 "workbook (.xlsx) is one too",
+                 "Upload the CSV file itself under the same key: unzip the archive, or save the workbook as "
+                 "UTF-8 CSV (in Excel: Save As, 'CSV UTF-8 (Comma delimited)').", id="zip"),
+])
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "one-byte-chunks"])
+def test_a_file_that_is_not_utf8_text_says_what_it_is_and_what_to_do(data, value, reason, hint, chunked):
+    chunks = [bytes([b]) for b in data] if chunked else [data]
+
+    error = rejection("customers", data, chunks=chunks)
+
+    assert error.problems == [Problem(1, "", value, reason)]
+    assert error.hint == hint
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"\xff", b"\x1f", b"P", b"a\x00"], ids=repr)
+def test_a_file_too_short_to_tell_is_judged_as_text(data):
+    error = rejection("customers", data)
+
+    assert "UTF-16" not in str(error) and "gzip" not in str(error) and "zip" not in str(error)
 
 
 @pytest.mark.xfail(strict=True, reason="an invalid UTF-8 byte raises at once from decode_lines, dropping "
@@ -690,16 +743,86 @@ def test_rows_of_fast_blocks_before_a_bad_block_are_yielded_and_lines_stay_right
     assert located(caught.value) == [(103, "amount", AMOUNT_REASON)]
 
 
-def test_an_extra_column_longer_than_csv_allows_is_rejected_as_on_the_exact_path():
-    data = csv_bytes("item_id,order_id,note", "1,o1," + "x" * 131_073, "2,o2,y")
+# --- values longer than the csv module's field limit ------------------------------------
+# README: extra columns are not checked. csv.reader refuses any value over 131,072
+# characters; the parser reads such a record itself, so only a quoted value that
+# spans lines (what a quote never closed makes) keeps that limit.
 
-    assert rejection("items", data).problems == [Problem(2, "note", "x" * 40 + "...", TOO_LONG)]
+def both_headers(data: bytes) -> list[bytes]:
+    """The file as it is (fast path) and with its header quoted (exact path throughout)."""
+    header, _, rest = data.partition(b"\n")
+    return [data, b",".join(b'"%s"' % name for name in header.split(b",")) + b"\n" + rest]
+
+
+@pytest.mark.parametrize("extra", [
+    pytest.param("x" * (CSV_LIMIT + 1) + ",m", id="unquoted-just-over-the-limit"),
+    pytest.param("m," + "x" * 300_000, id="unquoted-300k-last"),
+    pytest.param('"' + "y, " * 50_000 + '",m', id="quoted-on-one-line"),
+    pytest.param('"' + '""' * (CSV_LIMIT + 1) + '",m', id="quoted-doubled-quotes"),
+    pytest.param("x" * 200_000 + ',"a\r\nb"', id="then-a-short-value-on-two-lines"),
+])
+@pytest.mark.parametrize("header", [0, 1], ids=["plain-header", "quoted-header"])
+def test_an_extra_column_of_any_length_is_accepted(extra, header):
+    data = both_headers(csv_bytes("item_id,order_id,note,more", "1,o1,n,m", f"2,o2,{extra}", "3,o3,,"))
+    stats = ParseStats()
+
+    assert parse("items", data[header], stats=stats) == [Item("1", "o1"), Item("2", "o2"), Item("3", "o3")]
+    assert (stats.rows_read, stats.rows_rejected) == (3, 0)
+
+
+@pytest.mark.parametrize("cut", [10, 30, 5_000, 150_000, 200_020])
+def test_a_long_extra_value_is_accepted_wherever_the_chunks_are_cut(cut):
+    data = both_headers(csv_bytes("item_id,order_id,note", "1,o1," + "x" * 200_000, '2,o2,"a\nb"'))[1]
+
+    assert parse("items", data, chunks=[data[:cut], data[cut:]]) == [Item("1", "o1"), Item("2", "o2")]
+
+
+@pytest.mark.parametrize("header", [0, 1], ids=["plain-header", "quoted-header"])
+def test_a_checked_value_over_the_csv_limit_gets_its_own_limit_and_checking_goes_on(header):
+    data = both_headers(csv_bytes("item_id,order_id", "1,o1", "2," + "x" * (CSV_LIMIT + 1),
+                                  '"3",' + "y" * 300_000, "4,"))[header]
+
+    assert rejection("items", data).problems == [
+        Problem(3, "order_id", "x" * 40 + "...",
+                "the value is longer than 200 characters (it has 131,073); shorten it"),
+        Problem(4, "order_id", "y" * 40 + "...",
+                "the value is longer than 200 characters (it has 300,000); shorten it"),
+        Problem(5, "order_id", "", "the value is missing")]
+
+
+def test_an_amount_over_the_csv_limit_says_how_many_digits():
+    data = csv_bytes(ORDERS_HEADER, "1,1,1.00", "2,1," + "9" * (CSV_LIMIT + 5))
+
+    assert located(rejection("orders", data)) == [
+        (3, "amount", "the amount has 131077 digits before the decimal point; at most 15 are allowed")]
+
+
+@pytest.mark.parametrize("value, shown", [
+    pytest.param('"o2\n' + "x" * CSV_LIMIT + '"', '"o2', id="closed-after-the-limit"),
+    pytest.param('"' + "x" * CSV_LIMIT + '\no2"', '"' + "x" * 39 + "...", id="over-the-limit-at-a-line-end"),
+])
+@pytest.mark.parametrize("header", [0, 1], ids=["plain-header", "quoted-header"])
+def test_a_quoted_value_spanning_lines_keeps_the_csv_limit(value, shown, header):
+    data = both_headers(csv_bytes("item_id,order_id,note", f"1,o1,{value}", "2,o2,y"))[header]
+
+    assert rejection("items", data).problems == [Problem(2, "note", shown, LONG_QUOTED)]
 
 
 def test_a_quote_never_closed_over_more_than_the_csv_limit_points_at_its_line():
     data = csv_bytes("item_id,order_id", "1,o1", '2,"o2', *["3,o3"] * 30_000)
 
-    assert rejection("items", data).problems == [Problem(3, "order_id", '"o2', TOO_LONG)]
+    assert rejection("items", data).problems == [Problem(3, "order_id", '"o2', LONG_QUOTED)]
+
+
+@pytest.mark.parametrize("rest, problem", [
+    pytest.param(',"n"x', Problem(2, "note", '"n"x', TEXT_AFTER_QUOTE), id="text-after-a-quote"),
+    pytest.param(",n\rx", Problem(2, "note", "n\rx", LONE_CR), id="lone-cr"),
+    pytest.param(',"n', Problem(2, "note", '"n', UNCLOSED_QUOTE), id="quote-never-closed-at-the-end"),
+])
+def test_broken_csv_after_a_long_value_is_reported_as_without_it(rest, problem):
+    data = b'"item_id",order_id,extra,note\n1,o1,' + b"x" * (CSV_LIMIT + 1) + rest.encode()
+
+    assert rejection("items", data).problems == [problem]
 
 
 def test_a_first_row_of_empty_cells_is_skipped_before_the_header():
