@@ -8,6 +8,8 @@ float-prone default JSON encoder.
 from __future__ import annotations
 
 import json
+import re
+from urllib.parse import unquote
 
 from chalice import BadRequestError, ConflictError, NotFoundError, Response
 
@@ -19,6 +21,28 @@ from chalicelib.status import batch_status
 from chalicelib.wiring import pipeline_from_environment, store_and_reports
 
 _JSON = {"Content-Type": "application/json"}
+# What a percent-encoded path segment is made of (RFC 3986 pchar): a value with
+# anything else (a space, "ü") cannot still be encoded, so it was decoded already.
+_ENCODED_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]*")
+
+
+def path_parameter(value: str, what: str) -> str:
+    """A path parameter as the client meant it: percent-decoded once, where it arrives encoded.
+
+    API Gateway REST APIs (what Chalice deploys), ``chalice local`` and
+    Chalice's test client all pass the path segment as the client sent it, so
+    ``a%2Fb`` stands for ``a/b`` and ``100%25`` for ``100%``. Only a value that
+    cannot be an encoded segment (an HTTP API decodes for the handler) is taken
+    as it is, so that it is never decoded twice. A '+' is a plus sign in a path.
+    """
+    if not _ENCODED_SEGMENT.fullmatch(value):
+        return value
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError as exc:
+        bad = "".join(f"%{byte:02X}" for byte in exc.object[exc.start:exc.end])
+        raise BadRequestError(f"the {what} {value!r} is not percent-encoded UTF-8 ({bad} is no UTF-8 "
+                              f"character): encode the id's UTF-8 bytes, e.g. café as caf%C3%A9") from None
 
 
 def batch_ref(batch_id: str, query: dict | None) -> BatchRef:
@@ -45,6 +69,8 @@ def get_batch(batch: BatchRef) -> Response:
 
 
 def get_customer(batch: BatchRef, customer_id: str) -> Response:
+    """The customer's message; ``customer_id`` as the route got it from the path."""
+    customer_id = path_parameter(customer_id, "customer id")
     try:
         message = pipeline_from_environment().preview_customer(batch, customer_id)
     except BatchNotFoundError as exc:

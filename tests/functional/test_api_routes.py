@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from chalice import IAMAuthorizer
@@ -120,3 +121,51 @@ def test_the_folder_query_parameter_names_the_batch_of_a_folder(sandbox):
     assert json.loads(again.body) == {"batch_id": SAMPLE_BATCH, "folder": "partner-a/in",
                                       "revision": 2, "messages": 3}
     assert {m["folder"] for m in sandbox.receive_all()} == {"partner-a/in"}
+
+
+# Ids a partner may use that a URL path must percent-encode. API Gateway REST APIs
+# (which Chalice deploys), `chalice local` and Chalice's test client all hand the
+# route the path segment as the client sent it, still encoded.
+ODD_IDS = ["a/b", "a b", "ü", "100%", "a+b", "%2F"]
+ODD_BATCH = "20240101"
+
+
+def upload_odd_ids(sandbox) -> None:
+    customers = "customer_id,customer_name\n" + "".join(f"{i},Name {n}\n" for n, i in enumerate(ODD_IDS))
+    sandbox.upload(f"customers_{ODD_BATCH}.csv", customers.encode("utf-8"))
+    sandbox.upload(f"orders_{ODD_BATCH}.csv", "order_id,customer_id,amount\n1,ü,2.50\n".encode("utf-8"))
+    sandbox.upload(f"items_{ODD_BATCH}.csv", b"item_id,order_id\n10,1\n")
+
+
+@pytest.mark.parametrize("customer_id", ODD_IDS)
+def test_a_percent_encoded_customer_id_is_decoded_once(sandbox, customer_id):
+    upload_odd_ids(sandbox)
+
+    response = sandbox.client.http.get(f"/batches/{ODD_BATCH}/customers/{quote(customer_id, safe='')}")
+
+    assert response.status_code == 200, response.body
+    assert from_json(response.body.decode())["id"] == customer_id
+
+
+@pytest.mark.parametrize("customer_id", ["a b", "ü", "100% ü"])
+def test_a_customer_id_that_arrives_decoded_is_taken_as_it_is(sandbox, customer_id):
+    # What an HTTP API (or a client that does not encode) hands over: a space or
+    # a non-ASCII character never appears in an encoded path, so it is not decoded again.
+    upload_odd_ids(sandbox)
+    sandbox.upload(f"customers_{ODD_BATCH}.csv", "customer_id,customer_name\na b,A\nü,U\n100% ü,P\n".encode())
+
+    response = sandbox.client.http.get(f"/batches/{ODD_BATCH}/customers/{customer_id}")
+
+    assert response.status_code == 200, response.body
+    assert from_json(response.body.decode())["id"] == customer_id
+
+
+def test_a_customer_id_whose_percent_escapes_are_not_utf8_is_400(sandbox):
+    upload_odd_ids(sandbox)
+
+    response = sandbox.client.http.get(f"/batches/{ODD_BATCH}/customers/caf%E9")
+
+    assert response.status_code == 400
+    assert json.loads(response.body)["Message"] == (
+        "the customer id 'caf%E9' is not percent-encoded UTF-8 (%E9 is no UTF-8 character): "
+        "encode the id's UTF-8 bytes, e.g. café as caf%C3%A9")
