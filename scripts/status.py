@@ -13,10 +13,42 @@ import sys
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Settings
-from chalicelib.keys import BatchRef
+from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts.sandbox import lifecycle
+
+
+EXAMPLE_ID = "20230828"
+
+
+class BatchArgumentError(ValueError):
+    """``BATCH`` names no batch: the message says why, with an example."""
+
+
+def parse_batch(text: str) -> BatchRef:
+    """``BATCH`` (``<id>`` or ``<folder>/<id>``) as a batch, or BatchArgumentError saying what is wrong.
+
+    Checked before anything runs: ``pz/`` would otherwise look up a batch with
+    an empty id and report it as never seen.
+    """
+    batch = BatchRef.parse(text)
+    where = f"{batch.folder}/" if batch.folder else ""
+    if not batch.batch_id:
+        if not batch.folder:
+            raise BatchArgumentError(f"BATCH={text} names no batch id: e.g. BATCH={EXAMPLE_ID}, or "
+                                     f"BATCH=partner-a/{EXAMPLE_ID} for files under partner-a/")
+        raise BatchArgumentError(f"BATCH={text} names no batch id after the folder {where}: put the "
+                                 f"batch id after the last '/', e.g. BATCH={where}{EXAMPLE_ID}")
+    if batch.folder and "" in batch.folder.split("/"):
+        fixed = "/".join(part for part in batch.folder.split("/") if part)
+        raise BatchArgumentError(f"BATCH={text}: the folder {batch.folder} has an empty part ('//'): "
+                                 f"give the key's prefix, e.g. BATCH={fixed}/{batch.batch_id}")
+    if not BATCH_ID_PATTERN.fullmatch(batch.batch_id):
+        raise BatchArgumentError(f"BATCH={text}: {batch.batch_id!r} is not a batch id (letters, digits, "
+                                 f"'.' and '-', starting with a letter or digit, at most "
+                                 f"{BATCH_ID_MAX} characters), e.g. BATCH={where}{EXAMPLE_ID}")
+    return batch
 
 
 def plural(count: int, noun: str) -> str:
@@ -88,9 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "local")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     args = parser.parse_args(argv)
-    if not args.batch_id:
+    if not args.batch_id.strip():
         print("error: name the batch: make status BATCH=20230828, or "
               "BATCH=partner-a/20230828 for files under partner-a/", file=sys.stderr)
+        return 2
+    try:
+        batch = parse_batch(args.batch_id)
+    except BatchArgumentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     state = lifecycle.require_running()
     if state is None:
@@ -98,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(state.client_env)
     settings = Settings.for_stage(args.stage)
     try:
-        status = batch_status(*store_and_reports(settings), BatchRef.parse(args.batch_id))
+        status = batch_status(*store_and_reports(settings), batch)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if code not in ("ResourceNotFoundException", "NoSuchBucket"):
