@@ -24,6 +24,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 from botocore.exceptions import ClientError
 
@@ -104,35 +105,72 @@ def own_body(message: dict, folder: str, batch_id: str, s3) -> dict | None:
     return body
 
 
-def collect_messages(endpoint: str, queue_url: str, folder: str, batch_id: str, expected: int,
-                     timeout: float, log: RunnerLog) -> tuple[list[dict], float | None]:
-    """This batch's messages, looked at without receiving any message of the queue."""
-    s3 = aws.client("s3")
+def collect_messages(look: Callable[[], list[dict]], s3, folder: str, batch_id: str, expected: int,
+                     timeout: float, log: RunnerLog) -> tuple[list[dict], list[float]]:
+    """This batch's messages, looked at without receiving any message of the queue, and
+    when the queue says each was sent (epoch seconds; none for a message it gives no time for).
+
+    ``look`` lists the queue's messages (``tail.peek`` of the sandbox's queue).
+    """
     started = time.monotonic()
-    first_at = None
-    found: dict[str, dict] = {}
+    found: dict[str, tuple[dict, float | None]] = {}
     looked_at: set[str] = set()  # message ids already judged: a body is read once
     reported = 0
     while len(found) < expected and time.monotonic() - started < timeout:
         log.show_new_lines()
-        for message in peek(endpoint, queue_url):
+        for message in look():
             if message["MessageId"] in looked_at:
                 continue
             looked_at.add(message["MessageId"])
             body = own_body(message, folder, batch_id, s3)
             if body is None:
                 continue
-            first_at = first_at or time.monotonic() - started
             known = found.get(body["id"])
-            if known is None or body.get("revision", 0) > known.get("revision", 0):
-                found[body["id"]] = body
+            if known is None or body.get("revision", 0) > known[0].get("revision", 0):
+                found[body["id"]] = (body, sent_at(message))
         if len(found) != reported:
             reported = len(found)
             print(f"  ... {reported} of {expected} messages on the queue", flush=True)
         if len(found) < expected:
             time.sleep(0.5)
     log.show_new_lines()
-    return list(found.values()), first_at
+    return [body for body, _ in found.values()], [sent for _, sent in found.values() if sent is not None]
+
+
+def sent_at(message: dict) -> float | None:
+    """When the queue received the message, from its SentTimestamp (epoch milliseconds)."""
+    sent = str(message.get("Attributes", {}).get("SentTimestamp", ""))
+    return int(sent) / 1000 if sent.isdigit() else None
+
+
+def delay_after_uploads(sent: list[float], uploaded_at: float) -> str:
+    """When the messages were sent, from the moment the last upload command returned.
+
+    The queue's send times, not the demo's polling: the messages are often on
+    the queue before the demo first looks. SentTimestamp counts milliseconds.
+    """
+    if not sent:
+        return "the queue gave no send times, so how soon the messages came is not known"
+    first, last = _relative(min(sent) - uploaded_at), _relative(max(sent) - uploaded_at)
+    if len(sent) == 1:
+        said = f"the message was sent {first} the last upload returned"
+    elif first == last:
+        said = f"all {len(sent)} messages were sent {first} the last upload returned"
+    else:
+        said = f"the first message was sent {first} the last upload returned"
+    if min(sent) < uploaded_at:
+        said += " (the pipeline was done before the awslocal command had exited)"
+    if first != last:
+        said += f", the last {last}"
+    return said
+
+
+def _relative(seconds: float) -> str:
+    """``840 ms after``, ``1.3 s before``: a duration at the milliseconds a send time has."""
+    milliseconds = round(abs(seconds) * 1000)
+    amount = ("less than 1 ms" if milliseconds == 0 else f"{milliseconds} ms" if milliseconds < 1000
+              else f"{milliseconds / 1000:.1f} s")
+    return f"{amount} {'before' if seconds < 0 else 'after'}"
 
 
 def customer_count(path: Path) -> int:
@@ -179,12 +217,13 @@ def run(timeout: float, keep: bool) -> int:
         print(f"\nUploading the sample batch {SAMPLE_BATCH} ({len(files)} files) into a folder of "
               f"its own, {folder}/, with awslocal:")
         upload(files, state.ingest_bucket, folder, env)
+        uploaded_at = time.time()  # wall clock: the queue's send times are epoch milliseconds
         expected = customer_count(data_dir / f"customers_{SAMPLE_BATCH}.csv")
         print(f"\nThe event runner invokes the handler for each file; waiting for the {expected} "
               f"customer messages of {folder}/ batch {SAMPLE_BATCH} on {state.output_queue_url} "
               f"(looked at, not received: other batches' messages are left alone):")
-        messages, first_at = collect_messages(state.endpoint, state.output_queue_url, folder,
-                                              SAMPLE_BATCH, expected, timeout, log)
+        messages, sent = collect_messages(lambda: peek(state.endpoint, state.output_queue_url),
+                                          aws.client("s3"), folder, SAMPLE_BATCH, expected, timeout, log)
         if len(messages) < expected:
             raise DemoError(
                 f"only {len(messages)} of {expected} messages of {folder}/ batch {SAMPLE_BATCH} "
@@ -194,7 +233,7 @@ def run(timeout: float, keep: bool) -> int:
         print_messages(messages)
         rows = sum(customer_count(p) for p in files)
         print(f"\nSummary: {len(files)} files, {rows} rows, {len(messages)} messages; "
-              f"first message {first_at:.2f}s after the uploads; "
+              f"{delay_after_uploads(sent, uploaded_at)}; "
               f"total {time.monotonic() - started:.1f}s.")
         # An emulator the demo started and stops takes its queues with it; otherwise
         # the messages are the queue's consumers' now.
