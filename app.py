@@ -20,8 +20,10 @@ iam = IAMAuthorizer()
 @app.on_s3_event(bucket=ingest_bucket_for_app(), events=["s3:ObjectCreated:*"])
 def on_csv_uploaded(event):
     """An object landed: process the file, report a bad name, publish if the batch is complete."""
+    context = event.context
     return pipeline_from_environment().process_record(
-        event.to_dict()["Records"][0], invocation_id=event.context.aws_request_id).as_dict()
+        event.to_dict()["Records"][0], invocation_id=context.aws_request_id,
+        remaining_ms=context.get_remaining_time_in_millis).as_dict()
 
 
 def _batch(batch_id):

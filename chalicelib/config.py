@@ -38,6 +38,9 @@ class Settings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # Row chunks expire (DynamoDB TTL) this many days after they are written.
     row_retention_days: int = 30
+    # How long a publication's claim holds without being renewed: what a retry
+    # of a stopped publisher may wait before it takes the revision over.
+    publication_lease_seconds: int = 30
     log_level: str = "INFO"
     stage: str = DEFAULT_STAGE
 
@@ -58,6 +61,7 @@ class Settings:
             row_shards=_positive_int(env, "ROW_SHARDS", 8),
             max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             row_retention_days=_positive_int(env, "ROW_RETENTION_DAYS", 30),
+            publication_lease_seconds=_positive_int(env, "PUBLICATION_LEASE_SECONDS", 30),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             stage=env.get("STAGE") or DEFAULT_STAGE,
         )

@@ -18,6 +18,7 @@ versions, so a re-delivered or retried event converges to the same result.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
@@ -33,17 +34,19 @@ from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, pa
 from chalicelib.model import CustomerMessage
 from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
+from chalicelib.publication import (ClaimLostError, Claim, Publication, PublicationBusyError,
+                                    PublicationClaims)
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key, unknown_name_report_key
 from chalicelib.telemetry import Telemetry, tracer
-from chalicelib.store import (ACCEPTED, PUBLISHED, REJECTED, SUPERSEDED, BatchState, BatchStore,
+from chalicelib.store import (ACCEPTED, REJECTED, SUPERSEDED, BatchState, BatchStore,
                               FileRecord, MisnamedFile, RowsMissingError, StaleEventError, WriteProgress, WriteSet,
                               batch_scope, folder_scope, write_id_for)
 
 _CHUNK_BYTES = 1024 * 1024
-# A claimed publication not finished within this long was abandoned (its
-# invocation was stopped): Lambda's longest timeout, 15 minutes.
-CLAIM_LEASE_SECONDS = 15 * 60
+# What an invocation keeps for itself after waiting out an earlier attempt's
+# lease: if less would be left, it leaves the revision to a later retry.
+_TIME_KEPT_FOR_PUBLISHING_MS = 60_000
 
 
 @dataclass
@@ -73,34 +76,57 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The Lambda invocation at work: its request id (which Lambda's retries of an
+    event keep) and the time it has left (``context.get_remaining_time_in_millis``)."""
+
+    request_id: str
+    remaining_ms: Callable[[], float] = lambda: 15 * 60 * 1000.0
+
+    @classmethod
+    def named(cls, request_id: str = "",
+              remaining_ms: Callable[[], float] | None = None) -> "Invocation":
+        """An invocation; without a request id (a direct call) a new one of its own."""
+        invocation = cls(request_id or f"direct-{uuid.uuid4()}")
+        return invocation if remaining_ms is None else cls(invocation.request_id, remaining_ms)
+
+
 class Pipeline:
     def __init__(self, s3, store: BatchStore, publisher: SqsPublisher, reports: ReportWriter,
-                 max_file_bytes: int, telemetry: Telemetry,
-                 now: Callable[[], str] = utc_now) -> None:
+                 max_file_bytes: int, telemetry: Telemetry, claims: PublicationClaims,
+                 now: Callable[[], str] = utc_now,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._s3 = s3
         self._telemetry = telemetry
         self._store = store
         self._publisher = publisher
         self._reports = reports
         self._max_file_bytes = max_file_bytes
+        self._claims = claims
         self._now = now
+        self._sleep = sleep
 
-    def process_record(self, record: dict, invocation_id: str = "") -> Outcome:
+    def process_record(self, record: dict, invocation_id: str = "",
+                       remaining_ms: Callable[[], float] | None = None) -> Outcome:
         """Handle one record of an S3 event (keys in events are URL-encoded)."""
         obj = record["s3"]["object"]
         return self.process_object(record["s3"]["bucket"]["name"], unquote_plus(obj["key"]),
                                    etag=obj.get("eTag", ""), sequencer=obj.get("sequencer", ""),
                                    invocation_id=invocation_id, size=obj.get("size"),
-                                   event_time=record.get("eventTime", ""))
+                                   event_time=record.get("eventTime", ""),
+                                   remaining_ms=remaining_ms)
 
     @tracer.capture_method
     def process_object(self, bucket: str, key: str, etag: str = "", sequencer: str = "",
                        invocation_id: str = "", size: int | None = None,
-                       event_time: str = "") -> Outcome:
+                       event_time: str = "",
+                       remaining_ms: Callable[[], float] | None = None) -> Outcome:
         """Process the object ``key``; with ``etag``, only if that is still its content."""
         started = time.monotonic()
+        invocation = Invocation.named(invocation_id, remaining_ms)
         written_before, units_before = self._store.items_written, self._store.write_units
-        self._telemetry.start(key, invocation_id)
+        self._telemetry.start(key, invocation.request_id)
         try:
             try:
                 name = parse_object_key(key)
@@ -113,7 +139,8 @@ class Pipeline:
             else:
                 self._telemetry.file_identified(name.batch_id, name.kind, etag.strip('"'),
                                                 name.folder)
-                outcome = self._process_file(bucket, name, etag.strip('"'), sequencer, event_time)
+                outcome = self._process_file(bucket, name, etag.strip('"'), sequencer, event_time,
+                                             invocation)
         except Exception:
             # Logged here with the invocation's keys; raised on, so that it is retried.
             self._telemetry.logger.exception("processing failed; the event will be retried")
@@ -128,7 +155,7 @@ class Pipeline:
         return outcome
 
     def _process_file(self, bucket: str, name: ObjectName, event_etag: str,
-                      sequencer: str, event_time: str) -> Outcome:
+                      sequencer: str, event_time: str, invocation: Invocation) -> Outcome:
         outcome = Outcome(key=name.key, status=ACCEPTED, batch_id=name.batch_id,
                           folder=name.folder, kind=name.kind)
         try:
@@ -175,7 +202,7 @@ class Pipeline:
                               [m for m in state.misnamed if m.kind == name.kind])
         # Always check completion, also for a duplicate: the invocation that
         # recorded the file may have crashed before it published.
-        self._publish_if_complete(name.batch, state, outcome, claimant=f"{name.key}@{etag}")
+        self._publish_if_complete(name.batch, state, outcome, invocation)
         return outcome
 
     def _misnamed(self, key: str, etag: str, error: MisnamedObjectError) -> Outcome:
@@ -259,45 +286,64 @@ class Pipeline:
 
     @tracer.capture_method
     def _publish_if_complete(self, batch: BatchRef, state: BatchState, outcome: Outcome,
-                             claimant: str = "") -> None:
+                             invocation: Invocation) -> None:
         outcome.waiting_for = state.missing_kinds()
         if outcome.waiting_for:
             if state.expiry_problem() and not outcome.error:
                 outcome.error = state.expiry_problem()
             return
+        claim = self._claim(batch, state, invocation)
+        if claim is not None:
+            self._publish(batch, state, claim, outcome)
+
+    def _claim(self, batch: BatchRef, state: BatchState, invocation: Invocation) -> Claim | None:
+        """This invocation's claim on the revision of the batch's current files; None: not its to send.
+
+        A new set of file versions gets a new revision. A revision claimed but
+        not published is left to its holder while the holder's lease lives
+        (an S3 duplicate of the event, or an identical re-upload, runs beside
+        it); once the lease has ended, its holder was stopped, and the claim
+        is taken over.
+        """
         version_key = state.version_key()
         publication = state.publication
-        if publication and publication.version_key == version_key:
-            if publication.state == PUBLISHED:
-                return
-            # Claimed but not marked published: its publisher failed part-way,
-            # or is still at work. Only a retry of the claiming event publishes
-            # again (it failed; messages carry an idempotency key for repeats):
-            # any other invocation would duplicate what the claimer is still
-            # sending, unless the claim outlived the longest an invocation lives.
-            if publication.claimed_by and publication.claimed_by != claimant:
-                if not self._lease_expired(publication.claimed_at):
-                    return  # the claiming invocation publishes it
-                if self._store.take_over_publication(batch.key, publication, claimant,
-                                                     self._now()) is None:
-                    return  # another invocation took it over first
-            revision = publication.revision
-        else:
-            claimed = self._store.claim_publication(batch.key, version_key, self._now(),
-                                                    claimed_by=claimant)
-            if claimed is None:
-                return  # another invocation claimed these versions and publishes them
-            revision = claimed.revision
-        self._publish(batch, state, revision, outcome)
+        if publication is None or publication.version_key != version_key:
+            return self._claims.claim(batch.key, version_key, invocation.request_id)
+        if publication.published:
+            return None
+        if publication.lease_live(self._claims.clock()):
+            if publication.claimed_by != invocation.request_id:
+                return None  # its holder is sending it
+            # Lambda retries an event only once its attempt has ended, so this
+            # claim's holder is gone, but its lease still runs: wait it out.
+            publication = self._wait_for_lease_end(batch, publication, invocation)
+            if publication is None:
+                return None
+        return self._claims.take_over(batch.key, publication, invocation.request_id)
 
-    def _lease_expired(self, claimed_at: str) -> bool:
-        try:
-            claimed = datetime.fromisoformat(claimed_at.replace("Z", "+00:00"))
-            now = datetime.fromisoformat(self._now().replace("Z", "+00:00"))
-            age = (now - claimed).total_seconds()
-        except (ValueError, TypeError):
-            return True  # a claim whose time cannot be read cannot be waited for
-        return age > CLAIM_LEASE_SECONDS
+    def _wait_for_lease_end(self, batch: BatchRef, publication: Publication,
+                            invocation: Invocation) -> Publication | None:
+        """The claim once its lease has ended; None if it was published or replaced meanwhile."""
+        while True:
+            now = self._claims.clock()
+            if not publication.lease_live(now):
+                return publication
+            wait = publication.lease_expires_at - now
+            if invocation.remaining_ms() - wait * 1000 < _TIME_KEPT_FOR_PUBLISHING_MS:
+                raise PublicationBusyError(
+                    f"revision {publication.revision} of {batch.describe()} is still claimed by "
+                    f"an earlier attempt of this event until its lease ends "
+                    f"({wait:.0f} s from now), longer than this invocation can wait; "
+                    f"the next retry publishes it")
+            self._telemetry.logger.info(
+                "waiting %.1f s for the lease of an earlier attempt of this event to end",
+                wait, extra={"revision": publication.revision})
+            self._sleep(min(wait, 5.0) + 0.05)
+            latest = self._claims.read(batch.key)
+            if (latest is None or latest.published or latest.revision != publication.revision
+                    or latest.version_key != publication.version_key):
+                return None
+            publication = latest
 
     def _messages(self, batch: BatchRef, state: BatchState, revision: int,
                   summary: BatchSummary) -> Iterator[CustomerMessage]:
@@ -311,13 +357,30 @@ class Pipeline:
             partitions=partition_count(sum(files[kind].rows for kind in KINDS)),
             summary=summary, folder=batch.folder)
 
-    def _publish(self, batch: BatchRef, state: BatchState, revision: int, outcome: Outcome) -> None:
+    def _publish(self, batch: BatchRef, state: BatchState, claim: Claim, outcome: Outcome) -> None:
+        try:
+            self._send_and_mark(batch, state, claim, outcome)
+        except BaseException:
+            self._claims.release(claim)  # the retry takes over without waiting for the lease
+            raise
+
+    def _send_and_mark(self, batch: BatchRef, state: BatchState, claim: Claim,
+                       outcome: Outcome) -> None:
         started = time.monotonic()
         summary = BatchSummary()
+        revision = claim.revision
         try:
-            outcome.messages = self._publisher.publish(self._messages(batch, state, revision, summary))
+            with self._claims.hold(claim) as lease:
+                outcome.messages = self._publisher.publish(
+                    self._messages(batch, state, revision, summary), before_send=lease.check)
+                lease.check()
+        except ClaimLostError as exc:
+            if not exc.taken:
+                raise
+            outcome.error = f"stopped sending revision {revision}: {exc}"
+            return
         except RowsMissingError as exc:
-            latest = self._store.read_batch(batch.key).publication
+            latest = self._claims.read(batch.key)
             if latest is None or latest.revision == revision:
                 raise  # lost, not replaced: retried, then dead-lettered with this error
             # A newer revision was claimed, and its publisher deleted the versions
@@ -327,7 +390,12 @@ class Pipeline:
             return
         now = self._now()
         self._reports.write_batch_report(batch, revision, summary, now, _warnings(state))
-        self._store.mark_published(batch.key, revision, outcome.messages, now)
+        if not self._claims.mark_published(claim, outcome.messages):
+            # Taken over after this invocation's lease ended, or a newer revision
+            # was claimed: whoever holds it now finishes and records it.
+            outcome.error = (f"revision {revision} was sent, then taken over by another "
+                             f"invocation before it could be marked published")
+            return
         outcome.published_revision = revision
         # A published batch is what every misnamed upload of it, or of its folder
         # with no batch id, was meant to become: their reports are history.
@@ -377,7 +445,7 @@ class Pipeline:
         raise BatchNotFoundError(f"customer {customer_id!r} is not in the customers file of "
                                  f"{batch.describe()}")
 
-    def republish(self, batch: BatchRef) -> Outcome:
+    def republish(self, batch: BatchRef, request_id: str = "") -> Outcome:
         """Publish the batch again as a new revision, e.g. after a consumer lost messages.
 
         The new revision keeps consumers that drop repeats by idempotency key
@@ -385,18 +453,19 @@ class Pipeline:
         """
         state = self._complete_state(batch)
         publication = state.publication
-        if publication is None or publication.state != PUBLISHED:
+        if publication is None or not publication.published:
             raise BatchNotReadyError(
                 f"{batch.describe()} is {publication.state if publication else 'not published'}: "
                 f"only a published batch can be published again")
-        claimed = self._store.claim_publication(batch.key, state.version_key(), self._now(),
-                                                after_revision=publication.revision)
-        if claimed is None:
+        claim = self._claims.claim(batch.key, state.version_key(),
+                                   Invocation.named(request_id).request_id,
+                                   after_revision=publication.revision)
+        if claim is None:
             raise BatchNotReadyError(f"{batch.describe()} was claimed by another publication "
                                      f"meanwhile; look at its status and try again")
         outcome = Outcome(key="", status="republished", batch_id=batch.batch_id,
                           folder=batch.folder)
-        self._publish(batch, state, claimed.revision, outcome)
+        self._publish(batch, state, claim, outcome)
         return outcome
 
 

@@ -50,15 +50,21 @@ class SqsPublisher:
             self._size_limit = int(attributes["MaximumMessageSize"])
         return self._size_limit
 
-    def publish(self, messages: Iterable[CustomerMessage]) -> int:
-        """Send every message; return the count. Raises ``PublishError`` if any cannot be sent."""
+    def publish(self, messages: Iterable[CustomerMessage],
+                before_send: Callable[[], None] = lambda: None) -> int:
+        """Send every message; return the count. Raises ``PublishError`` if any cannot be sent.
+
+        ``before_send`` runs before every SendMessageBatch call, retries
+        included, and stops the publication by raising (the claim's lease check).
+        """
         limit = self.size_limit()
         sent = 0
         in_flight: deque[Future] = deque()
         with ThreadPoolExecutor(max_workers=self._senders, thread_name_prefix="send") as pool:
             try:
                 for group in self._groups(messages, limit):
-                    in_flight.append(pool.submit(self._send, group))
+                    before_send()
+                    in_flight.append(pool.submit(self._send, group, before_send))
                     if len(in_flight) >= 2 * self._senders:
                         sent += in_flight.popleft().result()
                 while in_flight:
@@ -129,9 +135,11 @@ class SqsPublisher:
         self.offloaded += 1
         return entry
 
-    def _send(self, entries: list[dict]) -> int:
+    def _send(self, entries: list[dict], before_send: Callable[[], None] = lambda: None) -> int:
         pending = entries
         for attempt in range(self._max_attempts):
+            if attempt:
+                before_send()
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
             failed = response.get("Failed", [])
             if not failed:

@@ -10,7 +10,8 @@ pk                                               sk                  what
                                                                      accepted or rejected, and
                                                                      its rows' write id
 ``batch#<batch key>``                            ``publication``     revision, the file versions
-                                                                     it was built from, state
+                                                                     it was built from, state,
+                                                                     claim (``publication``)
 ``batch#<batch key>``                            ``misnamed#<name>`` a misnamed upload that names
                                                                      this batch, and its report
 ``folder#<folder>``                              ``misnamed#<name>`` one that names no batch
@@ -44,7 +45,6 @@ import random
 import secrets
 import threading
 import time
-import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,13 +54,12 @@ from typing import Callable, Iterable, Iterator
 from chalicelib.errors import PipelineError
 from chalicelib.item_sizes import item_size, write_units
 from chalicelib.keys import KINDS
+from chalicelib.publication import PUBLICATION_SORT_KEY, Publication, publication_from_item
 from chalicelib import row_chunks
 from chalicelib.row_chunks import Chunk, cut_chunks, decode_chunk
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
-PUBLISHING = "publishing"
-PUBLISHED = "published"
 SUPERSEDED = "superseded"
 _BATCH_WRITE_SIZE = 25
 _BATCH_WRITE_BYTES = 12 * 1024 * 1024  # under BatchWriteItem's 16 MB
@@ -114,18 +113,6 @@ class FileRecord:
         """Sets of chunks this kind no longer points at: safe to delete (see the module doc)."""
         return sorted((s for s in self.write_sets if s.write_id != self.write_id),
                       key=lambda s: s.write_id)
-
-
-@dataclass(frozen=True)
-class Publication:
-    revision: int
-    version_key: str
-    state: str  # PUBLISHING or PUBLISHED
-    claimed_at: str
-    published_at: str = ""
-    messages: int = 0
-    claim_token: str = ""  # unique per claim attempt: tells a retried claim from a rival's
-    claimed_by: str = ""   # the claiming event's object key@etag: only its retries republish
 
 
 @dataclass(frozen=True)
@@ -428,8 +415,8 @@ class BatchStore:
                 if sk.startswith("file#"):
                     record = _file_record_from_item(item)
                     state.files[record.kind] = record
-                elif sk == "publication":
-                    state.publication = _publication_from_item(item)
+                elif sk == PUBLICATION_SORT_KEY:
+                    state.publication = publication_from_item(item)
                 elif sk.startswith(_MISNAMED):
                     state.misnamed.append(_misnamed_from_item(item))
         return state
@@ -458,91 +445,6 @@ class BatchStore:
     def forget_misnamed(self, scope: str, file_name: str) -> None:
         self._client.delete_item(TableName=self._table,
                                  Key={"pk": {"S": scope}, "sk": {"S": _MISNAMED + file_name}})
-
-    def claim_publication(self, batch_key: str, version_key: str, now: str,
-                          after_revision: int | None = None,
-                          claimed_by: str = "") -> Publication | None:
-        """Take the next revision for ``version_key``; None if it is already taken.
-
-        The condition makes the claim exclusive: of two invocations that complete
-        the same batch at once, exactly one gets the revision. With
-        ``after_revision`` (publishing the same versions again on request) the
-        claim holds only if that revision is still the latest and published.
-        """
-        if after_revision is None:
-            condition = "attribute_not_exists(version_key) OR version_key <> :vk"
-            values = {}
-        else:
-            condition = "revision = :after AND #state = :published"
-            values = {":after": {"N": str(after_revision)}, ":published": {"S": PUBLISHED}}
-        token = uuid.uuid4().hex
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
-                UpdateExpression=("SET revision = if_not_exists(revision, :zero) + :one, "
-                                  "version_key = :vk, #state = :publishing, claimed_at = :now, "
-                                  "claim_token = :token, claimed_by = :by "
-                                  "REMOVE published_at, messages"),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"},
-                                           ":vk": {"S": version_key}, ":now": {"S": now},
-                                           ":publishing": {"S": PUBLISHING},
-                                           ":token": {"S": token}, ":by": {"S": claimed_by},
-                                           **values},
-                ReturnValues="ALL_NEW")
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return self._own_claim(batch_key, token)
-        return _publication_from_item(response["Attributes"])
-
-    def take_over_publication(self, batch_key: str, claim: Publication, claimed_by: str,
-                              now: str) -> Publication | None:
-        """Take over ``claim``, abandoned by its invocation; None if it changed meanwhile.
-
-        Conditional on the claim being exactly as read, so that of two invocations
-        that find it abandoned, one takes it over.
-        """
-        token = uuid.uuid4().hex
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
-                UpdateExpression="SET claimed_at = :now, claim_token = :token, claimed_by = :by",
-                ConditionExpression="revision = :rev AND claim_token = :old AND #state = :publishing",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":now": {"S": now}, ":token": {"S": token},
-                                           ":by": {"S": claimed_by},
-                                           ":rev": {"N": str(claim.revision)},
-                                           ":old": {"S": claim.claim_token},
-                                           ":publishing": {"S": PUBLISHING}},
-                ReturnValues="ALL_NEW")
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return self._own_claim(batch_key, token)
-        return _publication_from_item(response["Attributes"])
-
-    def _own_claim(self, batch_key: str, token: str) -> Publication | None:
-        """The publication if the claim that failed its condition is ours after all; else None.
-
-        botocore retries a call whose answer was lost (a time-out): if our first
-        attempt landed, the retry fails the condition on our own claim. The
-        token tells that apart from a rival's claim.
-        """
-        current = self.read_batch(batch_key).publication
-        return current if current is not None and current.claim_token == token else None
-
-    def mark_published(self, batch_key: str, revision: int, messages: int, now: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": "publication"}},
-                UpdateExpression="SET #state = :published, published_at = :now, messages = :n",
-                ConditionExpression="revision = :rev",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":published": {"S": PUBLISHED}, ":now": {"S": now},
-                                           ":n": {"N": str(messages)}, ":rev": {"N": str(revision)}})
-        except self._client.exceptions.ConditionalCheckFailedException:
-            pass  # a newer revision was claimed meanwhile; its publisher records itself
 
 
 def _file_record_from_item(item: dict) -> FileRecord:
@@ -628,13 +530,3 @@ def _misnamed_from_item(item: dict) -> MisnamedFile:
     return MisnamedFile(key=item["object_key"]["S"], kind=item.get("kind", {}).get("S", ""),
                         report_key=item["report_key"]["S"], reason=item["reason"]["S"],
                         processed_at=item["processed_at"]["S"])
-
-
-def _publication_from_item(item: dict) -> Publication:
-    return Publication(
-        revision=int(item["revision"]["N"]), version_key=item["version_key"]["S"],
-        state=item["state"]["S"], claimed_at=item["claimed_at"]["S"],
-        published_at=item.get("published_at", {}).get("S", ""),
-        messages=int(item.get("messages", {}).get("N", "0")),
-        claim_token=item.get("claim_token", {}).get("S", ""),
-        claimed_by=item.get("claimed_by", {}).get("S", ""))

@@ -8,6 +8,7 @@ from chalicelib import aws
 from chalicelib.config import Settings
 from chalicelib.payloads import S3PayloadStore
 from chalicelib.pipeline import Pipeline
+from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
@@ -32,6 +33,8 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
         reports=ReportWriter(s3, settings.results_bucket),
         max_file_bytes=settings.max_file_bytes,
         telemetry=Telemetry(settings.stage, settings.log_level),
+        claims=PublicationClaims(aws.client("dynamodb"), settings.table_name,
+                                 lease_seconds=settings.publication_lease_seconds),
     )
 
 

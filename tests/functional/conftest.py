@@ -1,49 +1,46 @@
 """Functional tier: moto in-process, the app through Chalice's test client."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import time
+from types import SimpleNamespace
+from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
+import botocore.endpoint
 import pytest
 from chalice.test import Client
 from moto import mock_aws
+from moto.core.models import botocore_stubber
 
-from chalicelib import aws, wiring
+from chalicelib import aws, row_chunks, wiring
 from chalicelib.config import Settings
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
+from chalicelib.publication import PublicationClaims
+from chalicelib.publisher import SqsPublisher
+from chalicelib.store import BatchStore
 from scripts.sandbox.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
+from tests.functional.received import Received
+from tests.functional.wire import Sleeps, Wire
 
 
-@dataclass(frozen=True)
-class Received:
-    """One message as a consumer receives it: raw body text and attributes."""
+class Clock:
+    """The wall clock the app's publication claims read, which a test can move forward."""
 
-    body: str
-    attributes: tuple  # ((name, value), ...) sorted
-    key: str           # the idempotency_key attribute
+    def __init__(self) -> None:
+        self.offset = 0.0
 
-    @property
-    def parsed(self) -> dict:
-        return from_json(self.body)
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
-def by_idempotency_key(received: list[Received], repeats_allowed: bool) -> dict[str, Received]:
-    """The distinct messages by idempotency key.
-
-    Without ``repeats_allowed`` every key arrives once. With it (a failure
-    between sending and marking published, README Guarantee 3) a key may
-    arrive again, but only as a byte-identical copy, attributes included, so a
-    consumer dropping seen keys loses nothing and sees nothing different.
-    """
-    by_key: dict[str, Received] = {}
-    for message in received:
-        if message.key in by_key:
-            assert repeats_allowed, f"{message.key} published twice without a failure"
-            assert message == by_key[message.key], f"a repeat of {message.key} differs"
-        by_key[message.key] = message
-    return by_key
+# Lambda retries a failed asynchronous invocation a minute later.
+LAMBDA_RETRY_DELAY_SECONDS = 60
 
 
 @dataclass
@@ -52,6 +49,7 @@ class Sandbox:
     resources: Resources
     client: Client
     sequence: int = 0x5B039F73C627CE8B
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def s3(self):
@@ -80,6 +78,11 @@ class Sandbox:
     def deliver(self, key: str, event: dict | None = None) -> dict:
         event = event or self.event_for(key)
         return self.client.lambda_.invoke("on_csv_uploaded", event).payload
+
+    def retry(self, key: str, event: dict) -> dict:
+        """Lambda's retry of a failed invocation of ``event``: a minute later."""
+        self.clock.advance(LAMBDA_RETRY_DELAY_SECONDS)
+        return self.deliver(key, event)
 
     def _drain(self, url: str, **receive_options):
         """Every message on the queue, each deleted once it has been handed over."""
@@ -117,12 +120,50 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(aws_credentials):
+def sandbox(aws_credentials, monkeypatch):
     with mock_aws():
         wiring.clear_cache()
         settings = Settings.for_stage("local")
         resources = provision(settings, aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
+        clock = Clock()
+        # The pipeline is built on the first invocation (wiring._build): its claims read this clock.
+        monkeypatch.setattr(wiring, "PublicationClaims", functools.partial(PublicationClaims, clock=clock))
         from app import app
         with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
-            yield Sandbox(settings, resources, client)
+            yield Sandbox(settings, resources, client, clock=clock)
         wiring.clear_cache()
+
+
+@pytest.fixture
+def sleeps(sandbox, monkeypatch) -> Sleeps:
+    # The pipeline is built lazily on the first invocation (wiring._build), so
+    # the store and publisher built then get these sleeps through their
+    # constructors. botocore sleeps in endpoint._needs_retry with the module's
+    # `time`; replacing that name there (only) records its back-off instead.
+    recorded = Sleeps()
+    monkeypatch.setattr(wiring, "BatchStore", functools.partial(BatchStore, sleep=recorded.store.append))
+    monkeypatch.setattr(wiring, "SqsPublisher",
+                        functools.partial(SqsPublisher, sleep=recorded.publisher.append))
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=recorded.sdk.append))
+    return recorded
+
+
+@pytest.fixture
+def wire(sandbox, sleeps) -> Wire:
+    wire = Wire()
+    clients = [aws.client(service) for service in ("s3", "dynamodb", "sqs")]
+    for client in clients:
+        client.meta.events.unregister("before-send", botocore_stubber)
+        client.meta.events.register("before-send", wire)
+    sandbox.sqs.get_queue_url(QueueName=sandbox.settings.output_queue_name)
+    assert wire.attempts == 1  # the app's clients now go through the wire, and only it
+    yield wire
+    for client in clients:
+        client.meta.events.unregister("before-send", wire)
+        client.meta.events.register("before-send", botocore_stubber)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of a few rows each, so small files make many chunks and write groups."""
+    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)

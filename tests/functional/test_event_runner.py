@@ -51,7 +51,7 @@ def test_a_failing_event_is_retried_then_dead_lettered_with_the_error(sandbox, r
     drain(runner)
     attempts = []
 
-    def broken(self, record, invocation_id=""):
+    def broken(self, record, invocation_id="", remaining_ms=None):
         attempts.append(record["s3"]["object"]["key"])
         raise RuntimeError("table is unreachable")
 
@@ -98,7 +98,7 @@ def _bodies(sandbox, url):
 def dead_letter_the_sample_batch(sandbox, runner, monkeypatch) -> str:
     """Upload the sample batch while its handler fails: its three events end in the dead-letter queue."""
     drain(runner)
-    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="": 1 / 0)
+    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="", remaining_ms=None: 1 / 0)
     for kind in ("customers", "orders", "items"):
         sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                               Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
@@ -139,10 +139,10 @@ def test_an_event_handled_past_the_queue_s_visibility_timeout_is_not_handed_out_
     handling = threading.Event()
     process_record = Pipeline.process_record
 
-    def slow(self, record, invocation_id=""):
+    def slow(self, record, invocation_id="", remaining_ms=None):
         handling.set()
         time.sleep(2.5)
-        return process_record(self, record, invocation_id)
+        return process_record(self, record, invocation_id, remaining_ms)
 
     monkeypatch.setattr(Pipeline, "process_record", slow)
     for kind in ("orders", "customers"):
@@ -173,10 +173,10 @@ def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from
 
     replaying_started = threading.Event()
 
-    def slow(self, record, invocation_id=""):  # the cause is fixed, but each replay takes 1.5 s
+    def slow(self, record, invocation_id="", remaining_ms=None):  # the cause is fixed, but each replay takes 1.5 s
         replaying_started.set()  # the snapshot is taken
         time.sleep(1.5)
-        return real(self, record, invocation_id)
+        return real(self, record, invocation_id, remaining_ms)
 
     monkeypatch.setattr(Pipeline, "process_record", slow)
     monkeypatch.setattr(replay_module, "_SNAPSHOT_VISIBILITY", 2)  # stands in for 900 s

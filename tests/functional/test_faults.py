@@ -18,250 +18,28 @@ here is the app's client):
 Each test asserts what a user sees: the messages on the output queue (with the
 ``idempotency_key`` attribute), the batch status, and the handler's outcome or
 error. Back-off sleeps are injected (store, publisher) or recorded (botocore),
-never slept, so the file runs in seconds.
+never slept, so the file runs in seconds. The wire and its helpers are in
+``wire.py``; races between invocations for a publication are in
+``test_publication_once.py``.
 """
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import threading
 from collections import Counter
-from contextlib import contextmanager
 from types import SimpleNamespace
 
-import boto3
-import botocore.endpoint
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from moto.core.models import botocore_stubber
 
-from chalicelib import aws, row_chunks, wiring
 from chalicelib.errors import PipelineError, PublishError
-from chalicelib.messages import from_json
-from chalicelib.publisher import SqsPublisher
-from chalicelib.keys import BatchRef
-from chalicelib.status import batch_status
-from chalicelib.store import BatchStore
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
-from tests.functional.conftest import by_idempotency_key
-
-KINDS = ("customers", "orders", "items")
-
-
-# --- plumbing ---------------------------------------------------------------------
-class Sleeps:
-    """Back-off delays asked for, by whom; nothing actually sleeps."""
-
-    def __init__(self) -> None:
-        self.store: list[float] = []
-        self.publisher: list[float] = []
-        self.sdk: list[float] = []  # botocore's own retries
+from tests.functional.wire import (FOLDER, KINDS, bodies, clean_run, comparable_status, distinct,
+                                   error_response, hooked, is_claim, is_file_record,
+                                   is_mark_published, neutral, put, report_keys, start_batch, status)
 
 
-@pytest.fixture
-def sleeps(sandbox, monkeypatch) -> Sleeps:
-    # The pipeline is built lazily on the first invocation (wiring._build), so
-    # the store and publisher built then get these sleeps through their
-    # constructors. botocore sleeps in endpoint._needs_retry with the module's
-    # `time`; replacing that name there (only) records its back-off instead.
-    recorded = Sleeps()
-    monkeypatch.setattr(wiring, "BatchStore", functools.partial(BatchStore, sleep=recorded.store.append))
-    monkeypatch.setattr(wiring, "SqsPublisher",
-                        functools.partial(SqsPublisher, sleep=recorded.publisher.append))
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=recorded.sdk.append))
-    return recorded
-
-
-@contextmanager
-def hooked(*hooks):
-    """Register ``(event, handler)`` pairs on the app's cached clients while inside."""
-    registered = []
-    try:
-        for event, handler in hooks:
-            events = aws.client(event.split(".")[1]).meta.events
-            events.register(event, handler)
-            registered.append((events, event, handler))
-        yield
-    finally:
-        for events, event, handler in registered:
-            events.unregister(event, handler)
-
-
-class Attempt(SimpleNamespace):
-    """One HTTP attempt of an app call: service, operation, request; send() lets moto answer."""
-
-    def body(self) -> dict:
-        return json.loads(self.request.body or b"{}")
-
-
-class Wire:
-    """Stands between the app's clients and moto, one HTTP attempt at a time.
-
-    moto answers in-process from a generic ``before-send`` handler, and botocore
-    calls *every* before-send handler (the first response wins), so a fault
-    registered beside moto could not stop a request from landing. The wire
-    takes moto's place on the app's clients instead: each fault sees the
-    attempt and returns a response (moto is not asked: the request never
-    landed), raises (a network failure, retried by botocore like a real one),
-    or returns None to let the next fault or moto answer; ``attempt.send()``
-    lets a fault have moto perform the request first.
-
-    DynamoDB requests are handed to moto one at a time. DynamoDB applies a
-    conditional write atomically; moto in-process does not (its UpdateItem
-    checks the condition, then validates and applies the update, with no lock),
-    so two threads' claims could both pass the check in moto: a race of the
-    emulator, not of the app (without the lock the race test failed in 2 of 5
-    runs of 20 rounds, both claims granted; with it, 150 rounds pass).
-    The app's own steps (read the batch, decide, claim) still interleave freely.
-    """
-
-    def __init__(self) -> None:
-        self.faults: list = []
-        self.attempts = 0
-        self._dynamodb = threading.Lock()
-
-    def _send(self, service: str, event_name: str, request):
-        if service != "dynamodb":
-            return botocore_stubber(event_name, request=request)
-        with self._dynamodb:
-            return botocore_stubber(event_name, request=request)
-
-    def __call__(self, request, event_name, **_):
-        _, service, operation = event_name.split(".")
-        self.attempts += 1
-        attempt = Attempt(service=service, operation=operation, request=request,
-                          send=lambda: self._send(service, event_name, request))
-        for fault in list(self.faults):
-            response = fault(attempt)
-            if response is not None:
-                return response
-        return attempt.send()
-
-    @contextmanager
-    def fault(self, *faults):
-        self.faults.extend(faults)
-        try:
-            yield
-        finally:
-            for fault in faults:
-                self.faults.remove(fault)
-
-
-@pytest.fixture
-def wire(sandbox, sleeps) -> Wire:
-    wire = Wire()
-    clients = [aws.client(service) for service in ("s3", "dynamodb", "sqs")]
-    for client in clients:
-        client.meta.events.unregister("before-send", botocore_stubber)
-        client.meta.events.register("before-send", wire)
-    sandbox.sqs.get_queue_url(QueueName=sandbox.settings.output_queue_name)
-    assert wire.attempts == 1  # the app's clients now go through the wire, and only it
-    yield wire
-    for client in clients:
-        client.meta.events.unregister("before-send", wire)
-        client.meta.events.register("before-send", botocore_stubber)
-
-
-class _Raw:
-    """The raw stream botocore reads a response body from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs):
-        yield self._body
-
-
-def error_response(request, service: str, code: str, status: int = 400) -> AWSResponse:
-    """A service error as it arrives over HTTP (AWS JSON protocol: DynamoDB, SQS)."""
-    namespace = {"dynamodb": "com.amazonaws.dynamodb.v20120810", "sqs": "com.amazonaws.sqs"}[service]
-    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}
-    if service == "sqs":  # SQS speaks JSON but names its errors as its query API did
-        headers["x-amzn-query-error"] = f"{code};Sender"
-    body = json.dumps({"__type": f"{namespace}#{code}", "message": f"injected {code}"}).encode()
-    return AWSResponse(request.url, status, headers, _Raw(body))
-
-
-def is_claim(body: dict) -> bool:
-    # claim_publication sets state to :publishing; mark_published to :published.
-    return ":publishing" in body.get("ExpressionAttributeValues", {})
-
-
-def is_mark_published(body: dict) -> bool:
-    return ":published" in body.get("ExpressionAttributeValues", {}) and not is_claim(body)
-
-
-def is_file_record(attempt) -> bool:
-    """The UpdateItem that makes a file version the batch's current one (``record_file``)."""
-    if attempt.operation != "UpdateItem":
-        return False
-    body = attempt.body()
-    return (body["Key"]["sk"]["S"].startswith("file#")
-            and body["UpdateExpression"].startswith("SET"))
-
-
-FOLDER = "incoming"
-
-
-def key_of(kind: str, batch_id: str) -> str:
-    return f"{FOLDER}/{kind}_{batch_id}.csv"
-
-
-def put(sb, kind: str, batch_id: str, body: bytes | None = None) -> str:
-    key = key_of(kind, batch_id)
-    sb.s3.put_object(Bucket=sb.settings.ingest_bucket, Key=key,
-                     Body=sample_bytes(kind) if body is None else body)
-    return key
-
-
-def distinct(received, repeats_allowed: bool) -> dict[str, tuple]:
-    """The messages by idempotency key: {key: (body, attributes)}; see by_idempotency_key."""
-    return {key: (m.body, m.attributes)
-            for key, m in by_idempotency_key(received, repeats_allowed).items()}
-
-
-def bodies(by_key: dict[str, tuple]) -> list[dict]:
-    return [from_json(body) for body, _ in by_key.values()]
-
-
-def neutral(by_key: dict[str, tuple], batch_id: str) -> dict[str, tuple]:
-    """Messages with the batch id neutral, to compare with a clean run of another batch."""
-    return json.loads(json.dumps(sorted(by_key.items())).replace(batch_id, "<batch>"))
-
-
-def status(sb, batch_id: str) -> dict:
-    return batch_status(*wiring.store_and_reports(sb.settings), BatchRef(FOLDER, batch_id))
-
-
-def comparable_status(sb, batch_id: str) -> dict:
-    """The status without clock readings and with the batch id neutral, to compare runs."""
-    found = status(sb, batch_id)
-    found.pop("published_at")
-    for entry in found["files"]:
-        entry.pop("processed_at", None)
-        entry.pop("rows_kept_until", None)  # a clock reading too: the write time + retention
-    return json.loads(json.dumps(found).replace(batch_id, "<batch>"))
-
-
-def report_keys(sb, batch_id: str) -> list[str]:
-    listed = sb.s3.list_objects_v2(Bucket=sb.settings.results_bucket, Prefix=f"reports/{FOLDER}/{batch_id}/")
-    return [o["Key"] for o in listed.get("Contents", [])]
-
-
-def clean_run(sb, batch_id: str) -> tuple[dict, list]:
-    """What one fault-free run of the sample batch leaves: status and messages."""
-    for kind in KINDS:
-        sb.deliver(put(sb, kind, batch_id))
-    messages = sb.take_messages()
-    return comparable_status(sb, batch_id), messages
-
-
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """Chunks of a few rows each, so small files make many chunks and write groups."""
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)
 
 
 # --- 1. throttling ------------------------------------------------------------------
@@ -618,14 +396,6 @@ def lands_then_times_out(matches, later_attempts: str):
     return log, fault
 
 
-def start_batch(sb, batch_id: str) -> tuple[str, dict]:
-    """Customers and orders delivered; the items object stored and its event made."""
-    for kind in ("customers", "orders"):
-        sb.deliver(put(sb, kind, batch_id))
-    items = put(sb, "items", batch_id)
-    return items, sb.event_for(items)
-
-
 @pytest.mark.parametrize("write", list(WRITES))
 def test_a_time_out_after_a_write_landed_then_the_redelivery_converges_to_a_clean_run(
         sandbox, wire, write):
@@ -639,7 +409,7 @@ def test_a_time_out_after_a_write_landed_then_the_redelivery_converges_to_a_clea
     assert log["matched"] > 1  # landed once, then the SDK's retries could not get through
     first = sandbox.take_messages()
 
-    sandbox.deliver(items, event)  # Lambda's retry of the failed invocation
+    sandbox.retry(items, event)  # Lambda's retry of the failed invocation
 
     # README Guarantee 2: the state of one clean run. Guarantee 3: if publishing
     # failed part-way (messages sent, publication not marked), the retry sends
@@ -697,33 +467,6 @@ def test_a_failure_after_a_corrected_file_was_recorded_still_removes_the_old_rej
 
 
 # --- 5. conditional checks that fail ------------------------------------------------
-def rival_store(sb) -> BatchStore:
-    """Another invocation's store: its own client, straight to moto, past the wire."""
-    return BatchStore(boto3.client("dynamodb", region_name="us-east-1"), sb.settings.table_name)
-
-
-def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbox, wire):
-    items, event = start_batch(sandbox, SAMPLE_BATCH)
-    rivals = []
-
-    def rival_claims_first(attempt):
-        # Just before this invocation's claim lands, another one (which saw the
-        # same file versions) claims them: the real conditional write then fails.
-        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not rivals:
-            version_key = attempt.body()["ExpressionAttributeValues"][":vk"]["S"]
-            rivals.append(rival_store(sandbox).claim_publication(f"{FOLDER}/{SAMPLE_BATCH}", version_key, "rival"))
-
-    with wire.fault(rival_claims_first):
-        outcome = sandbox.deliver(items, event)
-
-    assert rivals[0].revision == 1
-    assert (outcome["status"], outcome["waiting_for"]) == ("accepted", [])
-    assert (outcome["published_revision"], outcome["messages"]) == (0, 0)
-    assert sandbox.take_messages() == []  # the rival publishes revision 1, not this one
-    found = status(sandbox, SAMPLE_BATCH)
-    assert (found["revision"], found["publication_state"]) == (1, "publishing")
-
-
 def test_a_file_record_that_loses_to_a_newer_upload_is_superseded_and_counts_nothing(
         sandbox, wire):
     for kind in ("customers", "items"):
@@ -762,92 +505,3 @@ def test_a_file_record_that_loses_to_a_newer_upload_is_superseded_and_counts_not
         "1": "401.00", "2": "300.00", "3": "200.00"}
     assert {m["revision"] for m in messages.values()} == {1}
     assert (found["revision"], found["messages"], found["files"][1]["rows"]) == (1, 3, 5)
-
-
-# --- 6. two invocations completing the batch at the same moment ----------------------
-RACES = 20
-
-
-def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wire):
-    # Each round: customers delivered; orders and items delivered from two
-    # threads that are held together twice: once both file records have landed
-    # (so both see the batch complete), and again right before the publication
-    # claim (so both claims reach DynamoDB together). Only the claim's
-    # conditional write can then keep the second one from publishing.
-    for round_ in range(RACES):
-        batch_id = f"race{round_}"
-        sandbox.deliver(put(sandbox, "customers", batch_id))
-        keys = [put(sandbox, kind, batch_id) for kind in ("orders", "items")]
-        events = [sandbox.event_for(key) for key in keys]
-        recorded, claiming = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
-        claims = []
-
-        def hold_together(attempt):
-            if is_file_record(attempt):
-                response = attempt.send()
-                recorded.wait()
-                return response
-            if attempt.operation == "UpdateItem" and is_claim(attempt.body()):
-                claims.append(attempt)
-                claiming.wait()
-            return None
-
-        results: dict[int, object] = {}
-
-        def invoke(index):
-            try:
-                results[index] = sandbox.deliver(keys[index], events[index])
-            except Exception as exc:  # shown by the assertion below
-                results[index] = exc
-
-        with wire.fault(hold_together):
-            threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-
-        assert all(isinstance(r, dict) for r in results.values()), results
-        assert len(claims) == 2  # both really went for the claim
-        assert sorted(r["published_revision"] for r in results.values()) == [0, 1], round_
-        assert all(r["waiting_for"] == [] for r in results.values())
-        received = sandbox.take_messages()
-        assert_sample_messages(bodies(distinct(received, repeats_allowed=False)), batch_id)
-        found = status(sandbox, batch_id)
-        assert (found["published"], found["revision"], found["messages"]) == (True, 1, 3)
-
-
-def test_a_second_completer_leaves_a_claimed_publication_to_its_claimer_until_the_lease_ends(sandbox, wire):
-    """Two invocations complete a batch at once; the one that loses the claim finds the
-    revision claimed, not published, while the winner is still sending: it must not send
-    the messages a second time. A claim older than the lease was abandoned: taken over."""
-    from datetime import datetime, timedelta, timezone
-    from chalicelib.pipeline import CLAIM_LEASE_SECONDS, utc_now
-    items, event = start_batch(sandbox, SAMPLE_BATCH)
-    claims = []
-
-    def winner_claims_first(attempt):
-        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not claims:
-            version_key = attempt.body()["ExpressionAttributeValues"][":vk"]["S"]
-            claims.append(rival_store(sandbox).claim_publication(
-                f"{FOLDER}/{SAMPLE_BATCH}", version_key, utc_now(),
-                claimed_by=f"{key_of('orders', SAMPLE_BATCH)}@winner"))
-
-    with wire.fault(winner_claims_first):
-        sandbox.deliver(items, event)
-    again = sandbox.deliver(items, event)  # a retry of the loser, the winner still at work
-
-    assert (again["published_revision"], again["messages"]) == (0, 0)
-    assert sandbox.take_messages() == []  # nothing sent twice
-    assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"
-
-    # The winner was stopped mid-way and never came back: after the lease, taken over.
-    abandoned = (datetime.now(timezone.utc) - timedelta(seconds=CLAIM_LEASE_SECONDS + 60)).isoformat()
-    boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=sandbox.settings.table_name,
-        Key={"pk": {"S": f"batch#{FOLDER}/{SAMPLE_BATCH}"}, "sk": {"S": "publication"}},
-        UpdateExpression="SET claimed_at = :old", ExpressionAttributeValues={":old": {"S": abandoned}})
-    taken_over = sandbox.deliver(items, event)
-
-    assert (taken_over["published_revision"], taken_over["messages"]) == (1, 3)
-    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)

@@ -9,6 +9,7 @@ from chalicelib import aws
 from chalicelib.errors import ConfigurationError, PublishError
 from chalicelib.messages import from_json
 from chalicelib.pipeline import Pipeline
+from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
@@ -30,7 +31,8 @@ def pipeline_for(sandbox, settings, queue_url):
                     publisher=SqsPublisher(sandbox.sqs, queue_url),
                     reports=ReportWriter(sandbox.s3, settings.results_bucket),
                     max_file_bytes=settings.max_file_bytes,
-                    telemetry=Telemetry("test"))
+                    telemetry=Telemetry("test"),
+                    claims=PublicationClaims(aws.client("dynamodb"), settings.table_name))
 
 
 def test_a_retry_after_a_partial_publication_repeats_nothing_to_consumers(sandbox, fifo, monkeypatch):
@@ -48,11 +50,11 @@ def test_a_retry_after_a_partial_publication_repeats_nothing_to_consumers(sandbo
     real_send = SqsPublisher._send
     sends = []
 
-    def crash_after_the_first_batch(self, entries):
+    def crash_after_the_first_batch(self, entries, before_send):
         sends.append(len(entries))
         if len(sends) == 2:
             raise PublishError("the function timed out")
-        return real_send(self, entries)
+        return real_send(self, entries, before_send)
 
     monkeypatch.setattr(SqsPublisher, "_send", crash_after_the_first_batch)
     with pytest.raises(PublishError):

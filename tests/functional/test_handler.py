@@ -8,6 +8,7 @@ import pytest
 from chalicelib import aws, partitioning
 from chalicelib.errors import PublishError
 from chalicelib.pipeline import Pipeline
+from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
@@ -137,7 +138,8 @@ def test_a_file_over_the_size_limit_is_rejected(sandbox):
         store=BatchStore(aws.client("dynamodb"), sandbox.settings.table_name),
         publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
         reports=ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
-        max_file_bytes=10, telemetry=Telemetry("test"))
+        max_file_bytes=10, telemetry=Telemetry("test"),
+        claims=PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name))
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                           Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
 
@@ -153,11 +155,11 @@ def test_a_publication_that_failed_is_completed_by_the_retry(sandbox, monkeypatc
     real_publish = SqsPublisher.publish
     calls = []
 
-    def failing_once(self, messages):
+    def failing_once(self, messages, before_send):
         calls.append(1)
         if len(calls) == 1:
             raise PublishError("the queue is unavailable")
-        return real_publish(self, messages)
+        return real_publish(self, messages, before_send)
 
     monkeypatch.setattr(SqsPublisher, "publish", failing_once)
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
@@ -173,8 +175,8 @@ def test_a_publication_that_failed_is_completed_by_the_retry(sandbox, monkeypatc
 
 
 def test_two_completions_at_once_claim_one_revision(sandbox):
-    store = BatchStore(aws.client("dynamodb"), sandbox.settings.table_name)
-    claims = [store.claim_publication("race", "customers=a;orders=b;items=c", "t") for _ in range(2)]
+    claims = PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name)
+    granted = [claims.claim("race", "customers=a;orders=b;items=c", f"request-{n}") for n in range(2)]
 
-    assert [c.revision if c else None for c in claims] == [1, None]
-    assert store.claim_publication("race", "customers=a;orders=B;items=c", "t").revision == 2
+    assert [c.revision if c else None for c in granted] == [1, None]
+    assert claims.claim("race", "customers=a;orders=B;items=c", "request-3").revision == 2

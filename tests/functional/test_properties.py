@@ -32,7 +32,8 @@ from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from scripts.sandbox.provision import provision
 from tests.conftest import PROJECT_DIR
-from tests.functional.conftest import Received, Sandbox, by_idempotency_key
+from tests.functional.conftest import Sandbox
+from tests.functional.received import Received, by_idempotency_key
 
 KINDS = ("customers", "orders", "items")
 # The seed's field names and order, then this project's two additions.

@@ -1,0 +1,320 @@
+"""One publication per revision: a revision is sent by one invocation at a time, and finished.
+
+S3 delivers an event at least once, partners upload the same bytes twice, the
+emulator used to notify twice per multipart upload, and Lambda retries an
+invocation that failed or was stopped. Whatever of that happens while a
+revision is being sent, no (folder, batch, customer, revision) is sent twice
+unless the sender was stopped part-way; and a stopped sender's revision is
+always finished (README Guarantee 3). Faults are injected on the wire between
+the app's clients and moto (``wire.py``).
+"""
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+
+from chalicelib import aws
+from chalicelib.pipeline import Pipeline
+from chalicelib.publication import PublicationBusyError, PublicationClaims
+from chalicelib.publisher import SqsPublisher
+from chalicelib.reports import ReportWriter
+from chalicelib.store import BatchStore
+from chalicelib.telemetry import Telemetry
+from tests.conftest import SAMPLE_BATCH, assert_sample_messages
+from tests.functional.wire import (FOLDER, bodies, distinct, is_claim, is_file_record, put,
+                                   start_batch, status)
+
+BATCH_KEY = f"{FOLDER}/{SAMPLE_BATCH}"
+
+
+def rival_claims(sb) -> PublicationClaims:
+    """Another invocation's claims: its own client, straight to moto, past the wire."""
+    return PublicationClaims(boto3.client("dynamodb", region_name="us-east-1"),
+                             sb.settings.table_name, clock=sb.clock)
+
+
+def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbox, wire):
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    rivals = []
+
+    def rival_claims_first(attempt):
+        # Just before this invocation's claim lands, another one (which saw the
+        # same file versions) claims them: the real conditional write then fails.
+        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not rivals:
+            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
+            rivals.append(rival_claims(sandbox).claim(f"{FOLDER}/{SAMPLE_BATCH}", version_key, "rival"))
+
+    with wire.fault(rival_claims_first):
+        outcome = sandbox.deliver(items, event)
+
+    assert rivals[0].revision == 1
+    assert (outcome["status"], outcome["waiting_for"]) == ("accepted", [])
+    assert (outcome["published_revision"], outcome["messages"]) == (0, 0)
+    assert sandbox.take_messages() == []  # the rival publishes revision 1, not this one
+    found = status(sandbox, SAMPLE_BATCH)
+    assert (found["revision"], found["publication_state"]) == (1, "publishing")
+
+
+# --- 6. two invocations completing the batch at the same moment ----------------------
+RACES = 20
+
+
+def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wire):
+    # Each round: customers delivered; orders and items delivered from two
+    # threads that are held together twice: once both file records have landed
+    # (so both see the batch complete), and again right before the publication
+    # claim (so both claims reach DynamoDB together). Only the claim's
+    # conditional write can then keep the second one from publishing.
+    for round_ in range(RACES):
+        batch_id = f"race{round_}"
+        sandbox.deliver(put(sandbox, "customers", batch_id))
+        keys = [put(sandbox, kind, batch_id) for kind in ("orders", "items")]
+        events = [sandbox.event_for(key) for key in keys]
+        recorded, claiming = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
+        claims = []
+
+        def hold_together(attempt):
+            if is_file_record(attempt):
+                response = attempt.send()
+                recorded.wait()
+                return response
+            if attempt.operation == "UpdateItem" and is_claim(attempt.body()):
+                claims.append(attempt)
+                claiming.wait()
+            return None
+
+        results: dict[int, object] = {}
+
+        def invoke(index):
+            try:
+                results[index] = sandbox.deliver(keys[index], events[index])
+            except Exception as exc:  # shown by the assertion below
+                results[index] = exc
+
+        with wire.fault(hold_together):
+            threads = [threading.Thread(target=invoke, args=(i,)) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        assert all(isinstance(r, dict) for r in results.values()), results
+        assert len(claims) == 2  # both really went for the claim
+        assert sorted(r["published_revision"] for r in results.values()) == [0, 1], round_
+        assert all(r["waiting_for"] == [] for r in results.values())
+        received = sandbox.take_messages()
+        assert_sample_messages(bodies(distinct(received, repeats_allowed=False)), batch_id)
+        found = status(sandbox, batch_id)
+        assert (found["published"], found["revision"], found["messages"]) == (True, 1, 3)
+
+
+def test_a_second_completer_leaves_a_claimed_publication_to_its_claimer_until_the_lease_ends(sandbox, wire):
+    """Two invocations complete a batch at once; the one that loses the claim finds the
+    revision claimed, not published, while the winner is still sending: it must not send
+    the messages a second time. A claim whose lease ended was abandoned: taken over."""
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    claims = []
+
+    def winner_claims_first(attempt):
+        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not claims:
+            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
+            claims.append(rival_claims(sandbox).claim(f"{FOLDER}/{SAMPLE_BATCH}", version_key,
+                                                      "winner-request"))
+
+    with wire.fault(winner_claims_first):
+        sandbox.deliver(items, event)
+    again = sandbox.deliver(items, event)  # an S3 duplicate of the event, the winner still at work
+
+    assert (again["published_revision"], again["messages"]) == (0, 0)
+    assert sandbox.take_messages() == []  # nothing sent twice
+    assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"
+
+    # The winner was stopped mid-way and never renewed its claim: once its lease
+    # has ended, the next invocation takes the revision over.
+    sandbox.clock.advance(PublicationClaims(None, "").lease_seconds + 1)
+    taken_over = sandbox.deliver(items, event)
+
+    assert (taken_over["published_revision"], taken_over["messages"]) == (1, 3)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
+
+
+# --- a duplicate of the completing event while the revision is being sent -------------
+def duplicate_delivery(sandbox, items: str, event: dict) -> dict:
+    """S3 delivers the event again (Lambda gives it a request id of its own)."""
+    return sandbox.deliver(items, event)
+
+
+def identical_reupload(sandbox, items: str, event: dict) -> dict:
+    """The partner uploads the same bytes again: same ETag, a new event."""
+    put(sandbox, "items", SAMPLE_BATCH)
+    return sandbox.deliver(items)
+
+
+@pytest.mark.parametrize("duplicate", [duplicate_delivery, identical_reupload])
+def test_a_duplicate_of_the_completing_event_publishes_nothing_while_the_first_is_still_sending(
+        sandbox, wire, duplicate):
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    during = []
+
+    def duplicate_while_sending(attempt):
+        # The first invocation has claimed revision 1 and sends its first
+        # batch of messages; the duplicate runs from start to end meanwhile.
+        if attempt.operation == "SendMessageBatch" and not during:
+            during.append(None)
+            run = threading.Thread(target=lambda: during.append(duplicate(sandbox, items, event)))
+            run.start()
+            run.join()
+        return None
+
+    with wire.fault(duplicate_while_sending):
+        first = sandbox.deliver(items, event)
+
+    second = during[1]
+    assert (second["status"], second["published_revision"], second["messages"]) == ("duplicate", 0, 0)
+    assert (first["published_revision"], first["messages"]) == (1, 3)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
+    found = status(sandbox, SAMPLE_BATCH)
+    assert (found["publication_state"], found["revision"], found["messages"]) == ("published", 1, 3)
+
+
+def test_a_publication_longer_than_its_lease_keeps_its_claim_while_it_sends(sandbox, wire, monkeypatch):
+    # A short lease, renewed every half second by the sender.
+    from chalicelib import wiring
+    monkeypatch.setattr(wiring, "PublicationClaims", lambda client, table, lease_seconds: PublicationClaims(
+        client, table, lease_seconds=2, clock=sandbox.clock))
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    claims = PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name, clock=sandbox.clock)
+    during = []
+
+    def duplicate_after_several_leases(attempt):
+        if attempt.operation == "SendMessageBatch" and not during:
+            during.append(None)
+            # The send takes five leases; the sender renews its claim meanwhile.
+            sandbox.clock.advance(10)
+            assert wait_until(lambda: claims.read(BATCH_KEY).lease_live(sandbox.clock())), \
+                "the sender did not renew its claim"
+            run = threading.Thread(target=lambda: during.append(sandbox.deliver(items, event)))
+            run.start()
+            run.join()
+        return None
+
+    with wire.fault(duplicate_after_several_leases):
+        first = sandbox.deliver(items, event)
+
+    assert (during[1]["published_revision"], first["published_revision"]) == (0, 1)
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (looked at every 50 ms)."""
+    give_up = threading.Event()
+    timer = threading.Timer(timeout, give_up.set)
+    timer.start()
+    try:
+        while not condition():
+            if give_up.wait(0.05):
+                return condition()
+        return True
+    finally:
+        timer.cancel()
+
+
+# --- the sender stopped without a word: a time-out, a crash --------------------------
+class Killed(BaseException):
+    """The environment is gone: nothing after this point runs, not even clean-up."""
+
+
+def direct_pipeline(sandbox, sleeps: list) -> Pipeline:
+    """The app's pipeline on the sandbox, with the clock's waits recorded and skipped."""
+    def sleep(seconds):
+        sleeps.append(seconds)
+        sandbox.clock.advance(seconds)
+    settings = sandbox.settings
+    return Pipeline(s3=sandbox.s3, store=BatchStore(aws.client("dynamodb"), settings.table_name),
+                    publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
+                    reports=ReportWriter(sandbox.s3, settings.results_bucket),
+                    max_file_bytes=settings.max_file_bytes, telemetry=Telemetry("test"),
+                    claims=PublicationClaims(aws.client("dynamodb"), settings.table_name,
+                                             clock=sandbox.clock),
+                    sleep=sleep)
+
+
+def test_the_retry_of_a_sender_that_was_stopped_waits_for_its_lease_and_finishes_the_revision(
+        sandbox, wire, monkeypatch):
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    record = event["Records"][0]
+    waits = []
+    pipeline = direct_pipeline(sandbox, waits)
+    real_release = PublicationClaims.release
+    monkeypatch.setattr(PublicationClaims, "release", lambda self, claim: None)  # a dead process writes nothing
+
+    def killed_while_sending(attempt):
+        if attempt.operation == "SendMessageBatch":
+            attempt.send()  # the first messages are out...
+            raise Killed()  # ...then the environment is stopped
+
+    with wire.fault(killed_while_sending):
+        with pytest.raises(Killed):
+            pipeline.process_record(record, invocation_id="request-1")
+    monkeypatch.setattr(PublicationClaims, "release", real_release)
+    sent_before = sandbox.take_messages()
+    assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"
+
+    # Another event's invocation meanwhile (an S3 duplicate) leaves the claim to its holder.
+    other = pipeline.process_record(record, invocation_id="request-2")
+    assert (other.published_revision, other.messages, waits) == (0, 0, [])
+
+    # Lambda's retry keeps the request id: it waits out the lease, then finishes.
+    retried = pipeline.process_record(record, invocation_id="request-1")
+
+    assert (retried.published_revision, retried.messages) == (1, 3)
+    lease = PublicationClaims(None, "").lease_seconds
+    assert 0 < sum(waits) <= lease + 1
+    # The messages sent before the stop come again, identical (Guarantee 3).
+    messages = distinct(sent_before + sandbox.take_messages(), repeats_allowed=True)
+    assert_sample_messages(bodies(messages), SAMPLE_BATCH)
+    assert status(sandbox, SAMPLE_BATCH)["published"]
+
+
+def test_a_retry_without_the_time_to_wait_out_the_lease_fails_so_that_a_later_retry_finishes(
+        sandbox, wire, monkeypatch):
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+    record = event["Records"][0]
+    pipeline = direct_pipeline(sandbox, [])
+    monkeypatch.setattr(PublicationClaims, "release", lambda self, claim: None)
+
+    def killed_while_sending(attempt):
+        if attempt.operation == "SendMessageBatch":
+            raise Killed()
+
+    with wire.fault(killed_while_sending):
+        with pytest.raises(Killed):
+            pipeline.process_record(record, invocation_id="request-1")
+    with pytest.raises(PublicationBusyError, match="the next retry publishes it"):
+        pipeline.process_record(record, invocation_id="request-1", remaining_ms=lambda: 20_000)
+    assert sandbox.take_messages() == []
+
+    sandbox.clock.advance(60)  # Lambda's next retry, a minute later: the lease has ended
+    retried = pipeline.process_record(record, invocation_id="request-1", remaining_ms=lambda: 20_000)
+    assert retried.published_revision == 1
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
+
+
+def test_a_sender_that_fails_ends_its_lease_so_any_retry_takes_over_at_once(sandbox, wire):
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+
+    def queue_unavailable(attempt):
+        if attempt.operation == "SendMessageBatch":
+            from botocore.exceptions import EndpointConnectionError
+            raise EndpointConnectionError(endpoint_url=attempt.request.url)
+
+    with wire.fault(queue_unavailable):
+        with pytest.raises(Exception, match="Could not connect"):
+            sandbox.deliver(items, event)
+    # No clock moved: the failed sender released its claim on the way out.
+    retried = sandbox.deliver(items, event)
+
+    assert retried["published_revision"] == 1
+    assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
