@@ -367,10 +367,11 @@ class BatchStore:
             "file_status": {"S": record.status}, "rows": {"N": str(record.rows)},
             "shards": {"N": str(record.shards)}, "processed_at": {"S": record.processed_at},
             "problem_count": {"N": str(record.problem_count)},
-            "sequencer": {"S": sequencer_order(record.sequencer)},
             "write_id": {"S": record.write_id}, "chunks": {"N": str(record.chunks)},
             "expires_at": {"N": str(record.expires_at)},
         }
+        if record.sequencer:
+            values["sequencer"] = {"S": sequencer_order(record.sequencer)}
         if record.report_key:
             values["report_key"] = {"S": record.report_key}
         names = {f"#{name}": name for name in values}
@@ -388,9 +389,13 @@ class BatchStore:
         # whose events the sequencer orders. (Emulators may send one constant
         # sequencer: equal values are let through, and the IfMatch read has
         # already dropped events for overwritten content.)
-        condition = ("(attribute_not_exists(#sequencer) OR #sequencer <= :sequencer) AND "
-                     "(attribute_not_exists(write_ids) OR #write_id = :write_id "
-                     "OR NOT contains(write_ids, :write_id))")
+        # An event without a sequencer (some emulators send none) cannot be
+        # ordered: it is let through, and keeps the sequencer recorded before
+        # for the events that can be.
+        not_older = "(attribute_not_exists(#sequencer) OR #sequencer <= :sequencer)"
+        never_replaced = ("(attribute_not_exists(write_ids) OR #write_id = :write_id "
+                          "OR NOT contains(write_ids, :write_id))")
+        condition = f"{not_older} AND {never_replaced}" if record.sequencer else never_replaced
         try:
             response = self._client.update_item(
                 TableName=self._table,

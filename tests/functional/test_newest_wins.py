@@ -63,3 +63,24 @@ def test_an_identical_reupload_changes_nothing_and_publishes_nothing(sandbox):
 
     assert outcome["status"] == "duplicate" and outcome["published_revision"] == 0
     assert sandbox.receive_all() == []
+
+
+def test_an_event_without_a_sequencer_after_one_with_a_sequencer_is_not_superseded(sandbox):
+    # An emulator's event may carry no sequencer (S3's always do). A rejected
+    # upload's event with one was recorded first; the corrected upload's event
+    # has none: it must still replace the rejected file, not wait forever.
+    complete_batch_without_orders(sandbox)
+    rejected = sandbox.upload(ORDERS_KEY, b"order_id,customer_id,amount\n1001,1,-5\n")
+    assert rejected["status"] == "rejected"
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key=ORDERS_KEY,
+                          Body=sample_bytes("orders"))
+    event = sandbox.event_for(ORDERS_KEY)
+    del event["Records"][0]["s3"]["object"]["sequencer"]
+
+    corrected = sandbox.deliver(ORDERS_KEY, event)
+
+    assert (corrected["status"], corrected["published_revision"]) == ("accepted", 1)
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    # A later event with a sequencer is still ordered against the one recorded before.
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
+    assert sandbox.deliver(ORDERS_KEY)["status"] == "accepted"
