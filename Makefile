@@ -22,7 +22,9 @@ SEED ?= 1
 ORPHANS ?= 0
 INVALID ?= 0
 REGION ?= $(AWS_DEFAULT_REGION)
-export SANDBOX SANDBOX_PORT STAGE
+CHAOS ?=
+CHAOS_SEED ?=
+export SANDBOX SANDBOX_PORT STAGE CHAOS CHAOS_SEED
 export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
@@ -61,7 +63,7 @@ test-functional: $(STAMP) ## Run the functional tests (moto in-process, Chalice 
 test-e2e: $(STAMP) ## Run the end-to-end tests (moto server, event runner, awslocal)
 	$(BIN)/python -m pytest tests/e2e
 
-local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded|localstack|external, SANDBOX_PORT=4566)
+local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded|localstack|external, SANDBOX_PORT=4566; CHAOS=all|off|duplicate,late,kill,throttle,error,lost-answer,partial CHAOS_SEED=n: AWS at its worst, on purpose)
 	$(BIN)/python -m scripts.sandbox up
 
 local-down: $(STAMP) ## Stop everything local-up started (an external emulator keeps running)

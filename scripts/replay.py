@@ -29,7 +29,8 @@ from urllib.parse import unquote_plus
 from chalicelib import aws
 from scripts.sandbox import lifecycle
 from scripts.sandbox.state import sandbox_dir
-from scripts.sandbox.runner import EventRunner, build_runner, plural
+from scripts.sandbox.runner import EventRunner, build_runner
+from scripts.sandbox.wording import plural
 from scripts.sandbox.visibility import VisibilityKeeper
 from scripts.logs import format_line
 

@@ -58,17 +58,22 @@ class Environment:
     busy: bool = False
     alive: bool = True
     init_error: dict = field(default_factory=dict)
+    _stopping: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def stop(self) -> None:
-        self.alive = False
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.connection.close()
+        """Kill the environment; safe to call again, and from two threads at once
+        (the invocation that saw it die, and the runner stopping)."""
+        with self._stopping:
+            self.alive = False
+            if self.process.poll() is None:
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            if not self.connection.closed:
+                self.connection.close()
 
     def as_dict(self) -> dict:
         return {"id": self.id, "pid": self.pid, "state": "busy" if self.busy else "warm",
@@ -76,13 +81,26 @@ class Environment:
                 "init_ms": round(self.init_ms, 2)}
 
 
-def start_environment(stage: str, project: Path, init_timeout: float) -> Environment:
+def function_environment(function: FunctionConfig, stage: str) -> dict[str, str]:
+    """The environment variables of a new execution environment: the runner's (the endpoint and
+    credentials the sandbox gives its clients), the function's own, and those Lambda sets."""
+    return {**os.environ, **function.environment, "CHALICE_STAGE": stage,
+            "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "_HANDLER": function.handler,
+            "PYTHONUNBUFFERED": "1"}
+
+
+def start_environment(function: FunctionConfig, stage: str, project: Path,
+                      init_timeout: float, chaos: bool = False) -> Environment:
     """A cold start: a new worker that imports the app; init_error says if that failed."""
     ours, theirs = socket.socketpair()
     process = subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, "--fd", str(theirs.fileno()), "--stage", stage,
-         "--project-dir", str(project)],
-        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+        [sys.executable, "-m", WORKER_MODULE, "--fd", str(theirs.fileno()),
+         "--handler", function.handler, "--project-dir", str(project),
+         "--parent", str(os.getpid()), *(["--chaos"] if chaos else [])],
+        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[2],
+        env=function_environment(function, stage))
     theirs.close()
     connection = Connection(ours.detach())
     environment = Environment(uuid.uuid4().hex[:8], process, connection,
@@ -107,13 +125,18 @@ def start_environment(stage: str, project: Path, init_timeout: float) -> Environ
 
 
 def invoke(environment: Environment, function: FunctionConfig, request_id: str, handler: str,
-           event: dict, cold: bool) -> Attempt:
+           event: dict, cold: bool, chaos: dict | None = None, attempt: int = 1,
+           final: bool = True, chaos_key: str = "") -> Attempt:
     """Run one invocation; stop the environment if it outlives the timeout or the memory."""
     pid, size = environment.pid, function.memory_mb
     memory.reset_peak(pid)
     started = time.monotonic()
     deadline = started + function.timeout_seconds
-    environment.connection.send({"handler": handler, "event": event, "request_id": request_id})
+    environment.connection.send({"event": event, "request_id": request_id,
+                                 "function_name": function.function_name or handler,
+                                 "memory_mb": size, "timeout_seconds": function.timeout_seconds,
+                                 "chaos": chaos, "chaos_key": chaos_key or request_id,
+                                 "attempt": attempt, "final": final})
     answer, status, peak = None, "", 0
     while True:
         peak = max(peak, memory.peak_mb(pid))
@@ -123,12 +146,13 @@ def invoke(environment: Environment, function: FunctionConfig, request_id: str, 
         if time.monotonic() >= deadline:
             status = "timeout"
             break
-        if environment.connection.poll(_SAMPLE_SECONDS):
-            try:
-                answer = environment.connection.recv()
-            except (EOFError, OSError):
-                status = "died"
-            break
+        try:
+            if not environment.connection.poll(_SAMPLE_SECONDS):
+                continue
+            answer = environment.connection.recv()
+        except (EOFError, OSError):  # it died, or the runner stopped it as it stops
+            status = "died"
+        break
     duration = (time.monotonic() - started) * 1000
     if answer is not None:
         peak = max(peak, memory.peak_mb(pid))
@@ -195,16 +219,23 @@ class EnvironmentPool:
     """At most ``function.concurrency`` environments of one function, reused while warm."""
 
     def __init__(self, function: FunctionConfig, stage: str, project: Path,
-                 board: StatusBoard | None = None) -> None:
+                 board: StatusBoard | None = None, chaos: dict | None = None) -> None:
         self.function = function
         self._stage, self._project, self._board = stage, project, board
+        self._chaos = chaos  # the faults to inject (chaos mode), or None
         self._slots = threading.BoundedSemaphore(function.concurrency)
         self._lock = threading.Lock()
         self._environments: list[Environment] = []
+        self._closed = False
         self._write_status()
 
-    def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:
+    def invoke(self, request_id: str, handler: str, event: dict, attempt: int = 1,
+               final: bool = True, chaos_key: str = "") -> Attempt:
         with self._slots:
+            if self._closed:  # the runner stops: no new environment starts
+                report = Report(request_id, 0.0, self.function.memory_mb, 0)
+                return Attempt(False, report, "-", error="the event runner is stopping",
+                               error_type="Sandbox.Stopping")
             environment, cold = self._take()
             try:
                 if environment.init_error:
@@ -215,7 +246,8 @@ class EnvironmentPool:
                     return Attempt(False, report, environment.id, error=error["error"],
                                    error_type=error["error_type"],
                                    traceback=error.get("traceback", ""))
-                return invoke(environment, self.function, request_id, handler, event, cold)
+                return invoke(environment, self.function, request_id, handler, event, cold,
+                              self._chaos, attempt, final, chaos_key)
             finally:
                 self._give_back(environment)
 
@@ -226,23 +258,27 @@ class EnvironmentPool:
                     environment.busy = True
                     self._write_status()
                     return environment, False
-        environment = start_environment(self._stage, self._project,
-                                        init_timeout=max(10.0, self.function.timeout_seconds))
+        environment = start_environment(self.function, self._stage, self._project,
+                                        init_timeout=max(10.0, self.function.timeout_seconds),
+                                        chaos=self._chaos is not None)
         environment.busy = True
         with self._lock:
             self._environments.append(environment)
+            if self._closed:  # closed while it started: it must not outlive the runner
+                environment.stop()
             self._write_status()
         return environment, True
 
     def _give_back(self, environment: Environment) -> None:
         with self._lock:
             environment.busy = False
-            if not environment.alive:
+            if not environment.alive and environment in self._environments:  # else closed meanwhile
                 self._environments.remove(environment)
             self._write_status()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for environment in self._environments:
                 environment.stop()
             self._environments.clear()

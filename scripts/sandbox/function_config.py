@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -36,6 +36,14 @@ class FunctionConfig:
     memory_mb: int
     concurrency: int
     max_attempts: int  # the first invocation and its retries
+    # The function's environment variables, merged as Chalice merges them.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    function_name: str = ""  # as deployed: <app>-<stage>-<handler>
+
+    @property
+    def handler(self) -> str:
+        """Lambda's handler setting, as `chalice deploy` writes it: ``app.<function>``."""
+        return f"app.{self.name}"
 
 
 def project_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -66,6 +74,11 @@ def function_config(function: str, stage: str, project: Path | None = None,
 
     retries = stage_config.get("async_invocation", {}).get("maximum_retry_attempts",
                                                            DEFAULT_RETRY_ATTEMPTS)
+    # Chalice merges environment variables from the top level, the stage and
+    # the stage's function entry, each over the one before.
+    environment: dict[str, str] = {}
+    for scope in (config, stage_config, scopes[0]):
+        environment.update(scope.get("environment_variables", {}))
     return FunctionConfig(
         name=function,
         timeout_seconds=_number(environ, "RUNNER_TIMEOUT_SECONDS", float,
@@ -74,7 +87,9 @@ def function_config(function: str, stage: str, project: Path | None = None,
                           setting("lambda_memory_size", DEFAULT_MEMORY_MB)),
         concurrency=_number(environ, "RUNNER_CONCURRENCY", int,
                             setting("reserved_concurrency", None) or UNRESERVED_CONCURRENCY),
-        max_attempts=1 + int(retries))
+        max_attempts=1 + int(retries),
+        environment=environment,
+        function_name=f"{config.get('app_name', project.name)}-{stage}-{function}")
 
 
 def _number(environ: Mapping[str, str], name: str, kind, default):

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 from chalicelib import aws
 from chalicelib.config import PROJECT_DIR, Settings
+from scripts.sandbox.chaos.settings import Chaos, ChaosSpecError
 from scripts.sandbox.errors import SandboxError
+from scripts.sandbox.inventory import holdings, missing_resources
 from scripts.sandbox.modes import choose_mode, docker_answers
 from scripts.sandbox.processes import spawn, endpoint_answers, pid_alive, port_in_use, stop_process
 from scripts.sandbox.provision import (connect_bucket_to_function, connect_bucket_to_queue, ensure_queue,
@@ -18,15 +24,61 @@ from scripts.sandbox.state import (HOST, TO_FUNCTION, TO_RUNNER, State, client_e
                                    sandbox_port, save_state, state_path)
 
 RUNNER_MODULE, EMULATOR_MODULE = "scripts.sandbox.runner", "scripts.sandbox.emulator"
+RUNNER_LOG, EMULATOR_LOG = "runner.log", "emulator.log"
+_KEPT_RUNS = 5
 
 
-def _runner_command(stage: str) -> list[str]:
-    return [sys.executable, "-m", RUNNER_MODULE, "--stage", stage]
+def _runner_command(state: State) -> list[str]:
+    return [sys.executable, "-m", RUNNER_MODULE, "--stage", state.stage,
+            "--chaos", state.chaos, "--chaos-seed", str(state.chaos_seed)]
 
 
-def start_runner(state: State, fresh_log: bool = False) -> int:
+def start_runner(state: State) -> int:
     env = {**os.environ, **state.client_env, "PYTHONUNBUFFERED": "1"}
-    return spawn(_runner_command(state.stage), sandbox_dir() / "runner.log", env, fresh_log).pid
+    return spawn(_runner_command(state), sandbox_dir() / RUNNER_LOG, env).pid
+
+
+def requested_chaos(current: Chaos | None = None) -> Chaos | None:
+    """What ``CHAOS`` / ``CHAOS_SEED`` ask for; None when CHAOS is not set (keep what runs)."""
+    spec = os.environ.get("CHAOS", "").strip()
+    if not spec:
+        return None
+    raw_seed = os.environ.get("CHAOS_SEED", "").strip()
+    if raw_seed and not raw_seed.lstrip("-").isdigit():
+        raise SandboxError(f"CHAOS_SEED must be a whole number, got {raw_seed!r}")
+    seed = int(raw_seed) if raw_seed else (current.seed if current and current.seed
+                                           else random.randrange(1, 10_000))
+    try:
+        return Chaos.parse(spec, seed)
+    except ChaosSpecError as exc:
+        raise SandboxError(str(exc)) from exc
+
+
+def _set_chaos(state: State, chaos: Chaos, say) -> None:
+    state.chaos, state.chaos_seed = chaos.spec(), chaos.seed
+    if chaos.on:
+        say(f"Chaos mode is ON: {chaos.describe()}. The runner injects these faults on purpose "
+            f"and logs each as a CHAOS line (make logs); CHAOS=off make local-up turns it off.")
+
+
+def keep_previous_logs() -> Path | None:
+    """Move the last sandbox's logs to ``logs/<time>/``, so that a new start keeps them; its folder.
+
+    The logs of a sandbox that crashed are the evidence of why: a restart must
+    not overwrite them. The last ``_KEPT_RUNS`` runs are kept.
+    """
+    logs = [sandbox_dir() / name for name in (RUNNER_LOG, EMULATOR_LOG)]
+    logs = [log for log in logs if log.exists() and log.stat().st_size]
+    if not logs:
+        return None
+    stamp = datetime.fromtimestamp(max(log.stat().st_mtime for log in logs)).strftime("%Y%m%d-%H%M%S")
+    folder = sandbox_dir() / "logs" / stamp
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        log.replace(folder / log.name)
+    for old in sorted((sandbox_dir() / "logs").iterdir())[:-_KEPT_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = False) -> tuple[State, bool]:
@@ -35,27 +87,48 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
     if state and is_alive(state):
+        os.environ.update(state.client_env)
+        settings = Settings.for_stage(state.stage)
+        missing = missing_resources(settings, aws.client("s3"), aws.client("dynamodb"),
+                                    aws.client("sqs"))
         # Provisioning again is harmless and puts back anything deleted by hand.
         _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid,
                    state.delivery)
+        if missing:
+            say("Put back what was missing: " + ", ".join(f"{r.label} {r.name}" for r in missing)
+                + ".")
+        current = Chaos.parse(state.chaos, state.chaos_seed)
+        chaos = requested_chaos(current)
+        if chaos is not None and chaos != current and state.delivery == TO_RUNNER:
+            stop_process(state.runner_pid, RUNNER_MODULE)  # it hands its events to the new one
+            _set_chaos(state, chaos, say)
+            if not chaos.on:
+                say("Chaos mode is off.")
         if state.delivery == TO_RUNNER and not pid_alive(state.runner_pid, RUNNER_MODULE):
             state.runner_pid = start_runner(state)
             save_state(state)
-            say(f"Restarted the event runner (pid {state.runner_pid}).")
+            say(f"Restarted the event runner (pid {state.runner_pid}); it takes back the events "
+                f"the stopped one held.")
         say(f"Sandbox already running at {state.endpoint} ({state.mode}).")
         return state, False
     if state:  # left over from a sandbox that died: clear it before starting anew
         _stop(state)
+        say(_gone(state, keep_previous_logs()))
 
+    chaos = requested_chaos() or Chaos()
     mode, note = choose_mode(requested_mode or os.environ.get("SANDBOX", "auto"), docker_answers)
     if note:
         say(note)
+    keep_previous_logs()
+    if chaos.on and mode == "localstack":
+        raise SandboxError("chaos mode is the local runner's: with LocalStack, S3 invokes the "
+                           "function deployed there. Use SANDBOX=embedded (or external) with CHAOS")
     if mode == "external":
-        state = _up_external(stage, os.environ["AWS_ENDPOINT_URL"].rstrip("/"), say)
+        state = _up_external(stage, os.environ["AWS_ENDPOINT_URL"].rstrip("/"), say, chaos)
     elif mode == "localstack":
         state = _up_localstack(stage, say)
     else:
-        state = _up_embedded(stage, say)
+        state = _up_embedded(stage, say, chaos)
     say(f"Provisioned bucket {state.ingest_bucket}, table {state.table_name}, "
         f"queues {state.output_queue_url} and {state.dead_letter_queue_url}.")
     if state.delivery == TO_RUNNER:
@@ -64,6 +137,20 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
         say(f"S3 events of {state.ingest_bucket} invoke the function deployed in LocalStack "
             f"(`make local-deliver TO=runner` sends them to the local runner instead).")
     return state, True
+
+
+def _gone(state: State, logs: Path | None) -> str:
+    """What a start says of a sandbox that was not stopped with `make local-down`."""
+    kept = f" Its logs are kept in {logs}." if logs else ""
+    if state.mode == "external":
+        return (f"The emulator at {state.endpoint} that the last sandbox used does not answer; "
+                f"whatever it held is as that emulator left it.{kept}")
+    what = (f"its emulator (pid {state.emulator_pid}) is not running" if state.manages_emulator
+            else f"LocalStack at {state.endpoint} does not answer")
+    return (f"The sandbox started {state.started_at} is gone: {what} (it crashed, or was "
+            f"stopped without `make local-down`). The new one starts EMPTY: the uploads, batch "
+            f"records and unread messages of that run are lost, as the emulator keeps nothing "
+            f"on disk.{kept}")
 
 
 def is_alive(state: State) -> bool:
@@ -82,18 +169,18 @@ def _free_port_or_explain(port: int, what: str) -> None:
             f"SANDBOX=external make local-up ({what} not started)")
 
 
-def _up_embedded(stage: str, say) -> State:
+def _up_embedded(stage: str, say, chaos: Chaos) -> State:
     port = sandbox_port()
     _free_port_or_explain(port, "the embedded emulator was")
     endpoint = f"http://{HOST}:{port}"
     say(f"Starting the embedded emulator (moto) on {endpoint} ...")
     emulator = spawn([sys.executable, "-m", EMULATOR_MODULE, "-H", HOST, "-p", str(port)],
-                      sandbox_dir() / "emulator.log", {**os.environ, "PYTHONUNBUFFERED": "1"},
-                      fresh_log=True)
+                      sandbox_dir() / EMULATOR_LOG, {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         _wait_for(endpoint, emulator)
         state = _provision(stage, "embedded", endpoint, port, emulator.pid, TO_RUNNER)
-        state.runner_pid = start_runner(state, fresh_log=True)  # a new sandbox, a new log
+        _set_chaos(state, chaos, say)
+        state.runner_pid = start_runner(state)
         save_state(state)
     except BaseException:
         # This call started the emulator and holds its handle: stop it without
@@ -107,7 +194,7 @@ def _up_embedded(stage: str, say) -> State:
     return state
 
 
-def _up_external(stage: str, endpoint: str, say) -> State:
+def _up_external(stage: str, endpoint: str, say, chaos: Chaos) -> State:
     if not endpoint_answers(endpoint):
         raise SandboxError(
             f"nothing answers at AWS_ENDPOINT_URL={endpoint}: start the emulator first (e.g. "
@@ -115,7 +202,8 @@ def _up_external(stage: str, endpoint: str, say) -> State:
     say(f"Using the emulator already running at {endpoint} (it is not started or stopped here).")
     port = urlparse(endpoint).port or 0
     state = _provision(stage, "external", endpoint, port, 0, TO_RUNNER)
-    state.runner_pid = start_runner(state, fresh_log=True)
+    _set_chaos(state, chaos, say)
+    state.runner_pid = start_runner(state)
     save_state(state)
     return state
 
@@ -206,7 +294,7 @@ def deliver(state: State, to: str) -> State:
     if to == TO_RUNNER:
         connect_bucket_to_queue(s3, sqs, settings.ingest_bucket, events_queue_name(settings), events)
         if not pid_alive(state.runner_pid, RUNNER_MODULE):
-            state.runner_pid = start_runner(state, fresh_log=True)
+            state.runner_pid = start_runner(state)
     else:
         stop_process(state.runner_pid, RUNNER_MODULE)
         state.runner_pid = 0
@@ -235,6 +323,11 @@ def down(quiet: bool = False) -> None:
     if state is None:
         say("Sandbox is not running.")
         return
+    if state.mode != "external" and endpoint_answers(state.endpoint):
+        os.environ.update(state.client_env)
+        held = holdings(Settings.for_stage(state.stage), aws.client("s3"), aws.client("dynamodb"),
+                        aws.client("sqs"))
+        say(f"The {state.mode} emulator keeps nothing once it stops: dropping {held.describe()}.")
     _stop(state)
     if state.mode == "external":
         say(f"Event runner stopped; the emulator at {state.endpoint} was left running, "

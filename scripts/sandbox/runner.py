@@ -1,13 +1,13 @@
 """The local event runner: S3 -> Lambda where no real Lambda can run.
 
-The sandbox sends the ingest bucket's notifications to an internal SQS queue.
-The runner reads them, matches each record against the S3 handlers the Chalice
-app registered (bucket, events, prefix, suffix, read from the app object), and
-invokes the handler through Chalice's own Lambda wrapper
-(``chalice.test.Client``), which also sets the stage's environment variables.
-A failed invocation is retried like Lambda's asynchronous retries; when the
-attempts are spent, the event goes to the dead-letter queue in the shape of a
-Lambda on-failure destination record, with the error.
+The sandbox sends the ingest bucket's notifications to an internal SQS queue,
+which plays Lambda's own event queue. The runner reads them, matches each
+record against the S3 handlers the Chalice app registered (bucket, events,
+prefix, suffix, read from the app object), and invokes the handler as Lambda's
+runtime would (``invokers``). A failed invocation is retried like Lambda's
+asynchronous retries, with the same request id; when the attempts are spent,
+the event goes to the dead-letter queue in the shape of a Lambda on-failure
+destination record, with the error.
 
 As Lambda does, the background runner invokes up to the function's reserved
 concurrency at once, each invocation in an execution environment of its own
@@ -18,6 +18,13 @@ an invocation at the stage's ``lambda_timeout`` or when it outgrows
 own process, so that ``breakpoint()`` gets the terminal; there it measures
 but cannot stop.
 
+It stops promptly on SIGTERM: it takes no more events, stops its
+environments, and hands the events it held back to the queue, where the next
+runner takes them at once (as it also does with those of a runner that died:
+``visibility``). While the emulator does not answer, it waits and tries
+again, and says so in its log. With ``CHAOS`` set it delivers events as AWS
+does at its worst (``chaos``).
+
 ``chalice local`` serves HTTP routes only; this is its counterpart for S3 events.
 """
 from __future__ import annotations
@@ -27,13 +34,12 @@ import concurrent.futures
 import fnmatch
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-import traceback
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,14 +50,27 @@ from chalice.app import S3EventConfig
 
 from chalicelib import aws
 from chalicelib.config import Settings
-from scripts.sandbox import memory
-from scripts.sandbox.environments import Attempt, EnvironmentPool, StatusBoard
+from scripts.sandbox.chaos.delivery import ChaosDelivery
+from scripts.sandbox.chaos.settings import Chaos
+from scripts.sandbox.environments import Attempt
 from scripts.sandbox.function_config import FunctionConfig, function_config, project_dir
-from scripts.sandbox.report import Report
+from scripts.sandbox.invokers import InProcessInvoker, PoolInvoker
 from scripts.sandbox.state import sandbox_dir
-from scripts.sandbox.visibility import VisibilityKeeper
+from scripts.sandbox.visibility import VisibilityKeeper, hand_back_left_over
+from scripts.sandbox.wording import figures, outcome, plural
 
 logger = logging.getLogger("event_runner")
+
+# How long an event taken from the queue stays hidden unless the runner extends
+# it: what the events of a runner that died wait at most before another takes them.
+EVENT_VISIBILITY_SECONDS = 30
+HELD_FILE = "events-held.json"
+# Request ids of one event's invocations: the same for all its attempts, as Lambda's.
+_REQUEST_IDS = uuid.UUID("6f1d3f8e-5a4b-4c1e-9d59-4ab1e2c0a7d3")
+
+
+class RunnerStopping(Exception):
+    """The runner is stopping: the event goes back to the queue, neither retried nor dead-lettered."""
 
 
 def events_queue_name(settings: Settings) -> str:
@@ -79,6 +98,11 @@ def s3_events_of(app, bucket: str) -> list[str]:
                    for event in source.events})
 
 
+def request_id_for(message_id: str, record: int, handler: str) -> str:
+    """The request id of one record's invocation of ``handler``: the same for every attempt."""
+    return str(uuid.uuid5(_REQUEST_IDS, f"{message_id}/{record}/{handler}"))
+
+
 @dataclass
 class Invocation:
     handler: str
@@ -91,81 +115,65 @@ class Invocation:
     error_type: str = ""
 
 
-class InProcessInvoker:
-    """Invokes in the runner's own process, one at a time: `make local-run`, replays, tests.
+class Outage:
+    """Says once that the emulator stopped answering, and once that it answers again."""
 
-    A debugger may hold an invocation for as long as it likes, so the timeout
-    is not enforced here; the REPORT says when Lambda would have stopped it.
-    """
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint
+        self._since: float | None = None
+        self._delay = 0.0
 
-    def __init__(self, app, stage: str, project: Path, functions) -> None:
-        from chalice.test import Client  # Chalice's own wrapper: stage env vars, context
-        self._client = Client(app, stage_name=stage, project_dir=str(project))
-        self._functions = functions
+    def failed(self, error: Exception) -> float:
+        """Note a failed call; return how long to wait before the next one."""
+        if self._since is None:
+            self._since = time.monotonic()
+            logger.warning("the emulator at %s does not answer (%s: %s); the runner waits and "
+                           "tries again, and goes on when it answers", self._endpoint,
+                           type(error).__name__, error)
+        self._delay = min(10.0, max(1.0, self._delay * 2))
+        return self._delay
 
-    def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:
-        function = self._functions(handler)
-        memory.reset_peak(os.getpid())
-        started = time.monotonic()
-        try:
-            payload = self._client.lambda_.invoke(handler, event).payload
-            ok, error, error_type, trace = True, "", "", ""
-        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, as Lambda does
-            payload, ok, error, error_type = None, False, f"{type(exc).__name__}: {exc}", type(exc).__name__
-            trace = traceback.format_exc().rstrip()
-        report = Report(request_id, (time.monotonic() - started) * 1000, function.memory_mb,
-                        memory.peak_mb(os.getpid()))
-        return Attempt(ok, report, "in-process", payload=payload, error=error,
-                       error_type=error_type, traceback=trace)
-
-    def close(self) -> None:
-        pass
-
-
-class PoolInvoker:
-    """Invokes in execution environments: a pool of worker processes per function."""
-
-    def __init__(self, stage: str, project: Path, functions, status_file: Path | None) -> None:
-        self._stage, self._project, self._functions = stage, project, functions
-        self._board = StatusBoard(status_file) if status_file is not None else None
-        self._pools: dict[str, EnvironmentPool] = {}
-        self._lock = threading.Lock()
-
-    def pool(self, handler: str) -> EnvironmentPool:
-        with self._lock:
-            if handler not in self._pools:
-                self._pools[handler] = EnvironmentPool(self._functions(handler), self._stage,
-                                                       self._project, self._board)
-            return self._pools[handler]
-
-    def invoke(self, request_id: str, handler: str, event: dict) -> Attempt:
-        return self.pool(handler).invoke(request_id, handler, event)
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
+    def answered(self) -> None:
+        if self._since is not None:
+            logger.warning("the emulator at %s answers again after %.0f s; the runner goes on",
+                           self._endpoint, time.monotonic() - self._since)
+            self._since, self._delay = None, 0.0
 
 
 class EventRunner:
     def __init__(self, app, sqs, events_queue_url: str, dead_letter_queue_url: str,
                  stage: str = "local", max_attempts: int | None = None, retry_delay: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep, invoker=None,
-                 project: Path | None = None, visibility_seconds: int = 900,
-                 extend_every_seconds: float | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, invoker=None,
+                 project: Path | None = None, visibility_seconds: int = EVENT_VISIBILITY_SECONDS,
+                 extend_every_seconds: float | None = None, held_file: Path | None = None,
+                 delivery=None) -> None:
         self._app = app
         self._project = project or project_dir()
         self._stage = stage
         self._configs: dict[str, FunctionConfig] = {}
-        self._invoker = invoker or InProcessInvoker(app, stage, self._project, self.function)
+        self._invoker = invoker or InProcessInvoker(stage, self._project, self.function)
         self._sqs = sqs
         self._events_queue_url = events_queue_url
         self._visibility = VisibilityKeeper(sqs, events_queue_url, visibility_seconds,
-                                            extend_every_seconds)
+                                            extend_every_seconds, held_file)
+        self._held_file = held_file
         self._dlq_url = dead_letter_queue_url
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
-        self._sleep = sleep
-        self.stopping = False
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait  # a stop cuts a wait short
+        self._outage = Outage(getattr(getattr(sqs, "meta", None), "endpoint_url", "") or "the endpoint")
+        self._delivery = delivery  # chaos: duplicates and late deliveries, or None
+        self._lock = threading.Lock()
+        self._invoked: Counter[str] = Counter()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Take no more events; the ones being handled go back to the queue (see run_forever)."""
+        self._stop.set()
 
     def function(self, handler: str) -> FunctionConfig:
         """The handler's Lambda settings for the stage (read once)."""
@@ -173,75 +181,123 @@ class EventRunner:
             self._configs[handler] = function_config(handler, self._stage, self._project)
         return self._configs[handler]
 
+    # --- taking events -------------------------------------------------------------
     def poll_once(self, wait_seconds: int = 1, max_messages: int = 10) -> list[Invocation]:
+        """Take up to ``max_messages`` events and handle them one after the other."""
+        return self._handle_in_turn(self._receive(wait_seconds, max_messages))
+
+    def _handle_in_turn(self, messages: list[dict]) -> list[Invocation]:
+        taken = [message for message in messages if self._take(message)]
         invocations = []
-        messages = self._receive(wait_seconds, max_messages)
-        for message in messages:  # the later ones wait their turn hidden too
-            self._visibility.hold(message)
         try:
-            for message in messages:
-                invocations.extend(self.handle_and_delete(message))
+            for message in taken:  # the later ones wait their turn hidden too
+                invocations.extend(self._handle_and_delete(message))
+        except RunnerStopping:
+            return invocations  # still held: handed back as the runner stops
         finally:  # if one failed, the ones after it go back to SQS's own timeout
-            for message in messages:
-                self._visibility.release(message)
+            if not self.stopping:
+                for message in taken:
+                    self._visibility.release(message)
         return invocations
 
-    def _receive(self, wait_seconds: int, max_messages: int) -> list[dict]:
-        return self._sqs.receive_message(QueueUrl=self._events_queue_url,
-                                         MaxNumberOfMessages=max(1, min(10, max_messages)),
-                                         WaitTimeSeconds=wait_seconds).get("Messages", [])
+    def _take(self, message: dict) -> bool:
+        """Hold ``message`` for handling; False if it is not to be handled now."""
+        if not self._visibility.hold(message):
+            logger.info("an event being handled was delivered again (message %s): not invoked "
+                        "twice at once", message.get("MessageId"))
+            return False
+        if self._delivery is not None and not self._delivery.take(message):
+            self._visibility.release(message)
+            return False
+        return True
 
-    def handle_and_delete(self, message: dict) -> list[Invocation]:
-        with self._visibility.held(message):
-            invocations = self.handle_message(message["Body"])
+    def _receive(self, wait_seconds: int, max_messages: int) -> list[dict]:
+        return self._sqs.receive_message(
+            QueueUrl=self._events_queue_url, MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=wait_seconds, VisibilityTimeout=self._visibility.visibility_seconds,
+            MessageAttributeNames=["All"]).get("Messages", [])
+
+    def _receive_when_answering(self, wait_seconds: int, max_messages: int) -> list[dict]:
+        """``_receive``, waiting out an emulator that does not answer (until the runner stops)."""
+        while not self.stopping:
+            try:
+                messages = self._receive(wait_seconds, max_messages)
+            except Exception as exc:  # noqa: BLE001 - whatever the failure, wait and try again
+                self._sleep(self._outage.failed(exc))
+                continue
+            self._outage.answered()
+            return messages
+        return []
+
+    # --- handling one event --------------------------------------------------------
+    def _handle_and_delete(self, message: dict) -> list[Invocation]:
+        invocations = self.handle_message(message["Body"], message.get("MessageId"))
         # Deleted only once every record is handled or dead-lettered: a runner
         # that dies mid-way leaves the event to be delivered again.
         self._sqs.delete_message(QueueUrl=self._events_queue_url,
-                                 ReceiptHandle=message["ReceiptHandle"])
+                                 ReceiptHandle=self._visibility.receipt_handle(message))
         return invocations
 
-    def handle_message(self, body: str) -> list[Invocation]:
+    def handle_message(self, body: str, message_id: str | None = None) -> list[Invocation]:
         notification = json.loads(body)
         if notification.get("Event") == "s3:TestEvent":
             return []  # S3 sends one when the notification is configured
+        message_id = message_id or str(uuid.uuid4())
         invocations = []
-        for record in notification.get("Records", []):
+        for index, record in enumerate(notification.get("Records", [])):
             key = unquote_plus(record["s3"]["object"]["key"])
             handlers = matching_handlers(self._app, record)
             if not handlers:
                 logger.info("%s: skipped, no handler matches %s", key, record["eventName"])
             for handler in handlers:
-                invocations.append(self.invoke(handler, {"Records": [record]}, key))
+                invocations.append(self.invoke(handler, {"Records": [record]}, key,
+                                               request_id_for(message_id, index, handler)))
         return invocations
 
-    def invoke(self, handler: str, event: dict, key: str) -> Invocation:
+    def invoke(self, handler: str, event: dict, key: str, request_id: str | None = None) -> Invocation:
         function = self.function(handler)
         max_attempts = self._max_attempts or function.max_attempts
+        request_id = request_id or str(uuid.uuid4())
+        chaos_key = self._chaos_key(event)
         started = time.monotonic()
-        attempt = None
+        attempt: Attempt | None = None
         for number in range(1, max_attempts + 1):
-            attempt = self._invoker.invoke(str(uuid.uuid4()), handler, event)
+            if self.stopping:
+                raise RunnerStopping()
+            attempt = self._invoker.invoke(request_id, handler, event, number,
+                                           number == max_attempts, chaos_key)
             self._log_report(key, handler, attempt, function)
             if attempt.ok:
-                invocation = Invocation(handler, key, True, number,
-                                        (time.monotonic() - started) * 1000, result=attempt.payload)
-                logger.info("%s -> %s: %s in %s", key, handler, _summary(attempt.payload),
-                            _figures(attempt.report))
-                return invocation
+                logger.info("%s -> %s: %s in %s", key, handler, outcome(attempt.payload),
+                            figures(attempt.report))
+                return Invocation(handler, key, True, number, (time.monotonic() - started) * 1000,
+                                  result=attempt.payload)
+            if self.stopping:  # its environment was stopped with the runner: not its failure
+                raise RunnerStopping()
             # ``attempt`` lets a reader of these records (`make replay`) keep one line per event.
             logger.error("%s -> %s: attempt %d/%d failed: %s; in %s\n%s", key, handler, number,
-                         max_attempts, attempt.error, _figures(attempt.report),
+                         max_attempts, attempt.error, figures(attempt.report),
                          attempt.traceback or "(no traceback: the environment was stopped)",
                          extra={"attempt": number})
             if number < max_attempts:
                 self._sleep(self._retry_delay * number)
+        assert attempt is not None
         invocation = Invocation(handler, key, False, max_attempts,
                                 (time.monotonic() - started) * 1000, error=attempt.error,
                                 error_type=attempt.error_type)
-        self._dead_letter(handler, event, invocation)
-        logger.error("%s -> %s: FAILED after %d attempts, sent to the dead-letter queue: %s",
-                     key, handler, max_attempts, attempt.error)
+        self._dead_letter(handler, event, invocation, request_id)
+        logger.error("%s -> %s: FAILED after %s, sent to the dead-letter queue: %s",
+                     key, handler, plural(max_attempts, "attempt"), attempt.error)
         return invocation
+
+    def _chaos_key(self, event: dict) -> str:
+        """What chaos decides the faults of an invocation by: the upload, and which time it is
+        invoked (request ids come from SQS's random message ids, so would not repeat)."""
+        upload = ",".join(f"{r['s3']['object']['key']}@{r['s3']['object'].get('eTag', '')}"
+                          for r in event.get("Records", []))
+        with self._lock:
+            self._invoked[upload] += 1
+            return f"{upload}#{self._invoked[upload]}"
 
     def _log_report(self, key: str, handler: str, attempt: Attempt, function: FunctionConfig) -> None:
         logger.info("%s", attempt.report.line())
@@ -251,13 +307,13 @@ class EventRunner:
             logger.warning("%s -> %s: ran past its timeout of %g s; in Lambda it would have "
                            "failed with: Task timed out", key, handler, function.timeout_seconds)
 
-    def _dead_letter(self, handler: str, event: dict, invocation: Invocation) -> None:
+    def _dead_letter(self, handler: str, event: dict, invocation: Invocation, request_id: str) -> None:
         # The shape of an AWS Lambda on-failure destination record, so that
         # dead-lettered events look the same in the sandbox and in AWS.
         record = {
             "version": "1.0",
             "timestamp": datetime.now(timezone.utc).isoformat(),
-            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": handler,
+            "requestContext": {"requestId": request_id, "functionArn": handler,
                                "condition": "RetriesExhausted",
                                "approximateInvokeCount": invocation.attempts},
             "requestPayload": event,
@@ -268,26 +324,37 @@ class EventRunner:
         }
         self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(record))
 
+    # --- running ---------------------------------------------------------------------
     def run_forever(self) -> None:
         logger.info("event runner started: watching %s", self._events_queue_url)
+        if self._held_file is not None:
+            handed = hand_back_left_over(self._sqs, self._events_queue_url, self._held_file)
+            if handed:
+                logger.warning("took back %s that a runner which stopped without a word still "
+                               "held; they run again now", plural(handed, "event"))
         try:
             if isinstance(self._invoker, InProcessInvoker):
                 while not self.stopping:
-                    self.poll_once(wait_seconds=1, max_messages=1)
+                    self._handle_in_turn(self._receive_when_answering(1, 1))
             else:
                 self._dispatch()
         finally:
+            self._invoker.close()  # stops the environments: what runs in them fails at once
+            handed = self._visibility.hand_back_all()
             self._visibility.close()
-            self._invoker.close()
-        logger.info("event runner stopped")
+            if self._held_file is not None:
+                self._held_file.unlink(missing_ok=True)
+        logger.info("event runner stopped%s", f"; {plural(handed, 'event')} handed back to the "
+                                              f"queue for the next runner" if handed else "")
 
     def _dispatch(self) -> None:
         """Take events while an environment could run them; each message on a thread of its own."""
         slots = max(self.function(name).concurrency for name in _s3_handler_names(self._app))
         # Twice the environments: an event waiting between two attempts holds a
         # thread, not an environment, so others run meanwhile.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2 * slots) as threads:
-            running: set[concurrent.futures.Future] = set()
+        threads = concurrent.futures.ThreadPoolExecutor(max_workers=2 * slots)
+        running: set[concurrent.futures.Future] = set()
+        try:
             while not self.stopping:
                 running = {f for f in running if not f.done()}
                 free = 2 * slots - len(running)
@@ -295,49 +362,27 @@ class EventRunner:
                     concurrent.futures.wait(running, timeout=1,
                                             return_when=concurrent.futures.FIRST_COMPLETED)
                     continue
-                for message in self._receive(1, free):
-                    running.add(threads.submit(self._handle_logged, message))
+                for message in self._receive_when_answering(1, free):
+                    if self._take(message):
+                        running.add(threads.submit(self._handle_logged, message))
+        finally:
+            self._invoker.close()  # what still runs fails at once, and is handed back
+            threads.shutdown(wait=True)
 
     def _handle_logged(self, message: dict) -> None:
         try:
-            self.handle_and_delete(message)
+            self._handle_and_delete(message)
+        except RunnerStopping:
+            return  # still held: handed back to the queue as the runner stops
         except Exception:  # noqa: BLE001 - the message stays; SQS delivers it again
+            if self.stopping:
+                return  # still held: handed back to the queue as the runner stops
             logger.exception("could not handle an event; it will be delivered again")
+        self._visibility.release(message)
 
 
 def _s3_handler_names(app) -> list[str]:
     return [source.name for source in app.event_sources if isinstance(source, S3EventConfig)] or ["-"]
-
-
-def _figures(report: Report) -> str:
-    """A REPORT in the words of the one line per invocation: ``61 ms, max 152/1024 MB, billed 62 ms``."""
-    text = f"{report.duration_ms:.0f} ms, max {report.max_memory_used_mb}/{report.memory_size_mb} MB"
-    if report.init_duration_ms is not None:
-        text += f", init {report.init_duration_ms:.0f} ms"
-    return text + f", billed {report.billed_duration_ms} ms"
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 row``, ``2 rows``: a count with its noun in the right number."""
-    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
-
-
-def _summary(result) -> str:
-    """The handler's outcome in words, for the one line per invocation."""
-    if not isinstance(result, dict):
-        return "done"
-    status = result.get("status")
-    if status == "rejected":
-        return f"{result.get('error')} Report: {result.get('report_key')}"
-    if status == "superseded":
-        return f"superseded: {result.get('error')}"
-    text = f"{status}, {plural(result.get('rows') or 0, 'row')} of batch {result.get('batch_id')}"
-    if result.get("published_revision"):
-        text += (f", published revision {result['published_revision']} "
-                 f"({plural(result['messages'], 'message')})")
-    elif result.get("waiting_for"):
-        text += f", waiting for {', '.join(result['waiting_for'])}"
-    return text
 
 
 def load_app(stage: str):
@@ -346,19 +391,41 @@ def load_app(stage: str):
     return load(stage, str(project_dir()))
 
 
+def _queue_url(sqs, name: str, stop: threading.Event) -> str:
+    """The queue's URL, waiting for an emulator that does not answer yet."""
+    outage = Outage(sqs.meta.endpoint_url)
+    while True:
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except Exception as exc:  # noqa: BLE001 - whatever the failure, wait and try again
+            if stop.wait(outage.failed(exc)):
+                raise SystemExit(0) from exc
+            continue
+        outage.answered()
+        return url
+
+
 def build_runner(stage: str, max_attempts: int | None, retry_delay: float,
-                 in_process: bool = True) -> EventRunner:
+                 in_process: bool = True, chaos: Chaos | None = None,
+                 stop: threading.Event | None = None) -> EventRunner:
     settings = Settings.for_stage(stage)
     sqs = aws.client("sqs")
     app = load_app(stage)
+    stop = stop or threading.Event()
+    events_url = _queue_url(sqs, events_queue_name(settings), stop)
+    chaos = chaos if chaos is not None and chaos.on and not in_process else None
     runner = EventRunner(
-        app, sqs,
-        events_queue_url=sqs.get_queue_url(QueueName=events_queue_name(settings))["QueueUrl"],
-        dead_letter_queue_url=sqs.get_queue_url(QueueName=settings.dead_letter_queue_name)["QueueUrl"],
+        app, sqs, events_queue_url=events_url,
+        dead_letter_queue_url=_queue_url(sqs, settings.dead_letter_queue_name, stop),
         stage=stage, max_attempts=max_attempts, retry_delay=retry_delay,
         invoker=None if in_process else PoolInvoker(
             stage, project_dir(), lambda handler: runner.function(handler),
-            sandbox_dir() / "environments.json"))
+            sandbox_dir() / "environments.json", chaos),
+        held_file=sandbox_dir() / HELD_FILE,
+        delivery=ChaosDelivery(chaos, sqs, events_url) if chaos else None)
+    if chaos:
+        logger.warning("chaos mode is ON: %s; each fault injected on purpose is logged on a "
+                       "line 'CHAOS <fault>: ...'", chaos.describe())
     return runner
 
 
@@ -372,16 +439,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds before the first retry; the second waits twice as long")
     parser.add_argument("--in-process", action="store_true",
                         help="one invocation at a time in this process, so breakpoint() works")
+    parser.add_argument("--chaos", default="", help="faults to inject (CHAOS), e.g. all")
+    parser.add_argument("--chaos-seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
-    runner = build_runner(args.stage, args.max_attempts, args.retry_delay, args.in_process)
+    stopped = threading.Event()
+    runner: EventRunner | None = None
 
     def stop(signum, frame):
-        runner.stopping = True
+        stopped.set()
+        if runner is not None:
+            runner.stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    chaos = Chaos.parse(args.chaos, args.chaos_seed)
+    if chaos.on and args.in_process:
+        logger.warning("chaos mode is off in the foreground runner (a kill would end this "
+                       "process); the background runner of `make local-up` injects the faults")
+    runner = build_runner(args.stage, args.max_attempts, args.retry_delay, args.in_process,
+                          chaos=chaos, stop=stopped)
+    if stopped.is_set():
+        runner.stop()
     runner.run_forever()
     return 0
 

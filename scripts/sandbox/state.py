@@ -42,6 +42,8 @@ class State:
     events_queue_url: str
     delivery: str = TO_RUNNER
     results_bucket: str = ""
+    chaos: str = "off"  # CHAOS of the runner (scripts/sandbox/chaos), and its seed
+    chaos_seed: int = 0
 
     @property
     def manages_emulator(self) -> bool:

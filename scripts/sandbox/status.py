@@ -3,65 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-
 from chalicelib import aws
 from chalicelib.config import Settings
+from scripts.sandbox.chaos.settings import FAULT_MARK, Chaos
+from scripts.sandbox.inventory import describe_resource, stage_resources
 from scripts.sandbox.lifecycle import RUNNER_MODULE, is_alive
 from scripts.sandbox.processes import pid_alive
 from scripts.sandbox.state import TO_FUNCTION, TO_RUNNER, load_state, sandbox_dir
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A bucket, table or queue the stage needs on the emulator."""
-
-    kind: str   # "bucket", "table" or "queue"
-    label: str  # how `make local-status` names it
-    name: str
-
-
-def stage_resources(settings: Settings) -> list[Resource]:
-    """Every bucket, table and queue the stage needs: what `make local-status` checks."""
-    from scripts.sandbox.runner import events_queue_name
-    resources = [Resource("bucket", "bucket", settings.ingest_bucket),
-                 Resource("bucket", "results bucket", settings.results_bucket)]
-    resources.append(Resource("table", "table", settings.table_name))
-    resources += [Resource("queue", label, name) for label, name in (
-        ("events queue", events_queue_name(settings)),
-        ("output queue", settings.output_queue_name),
-        ("dead-letter queue", settings.dead_letter_queue_name))]
-    # One row per resource, even where two settings name the same one.
-    unique = {}
-    for resource in resources:
-        unique.setdefault((resource.kind, resource.name), resource)
-    return list(unique.values())
-
-
-# What each service answers for a resource that does not exist.
-_NOT_FOUND = {"404", "NoSuchBucket", "NotFound", "ResourceNotFoundException",
-              "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
-
-
-def describe_resource(resource: Resource, s3, dynamodb, sqs) -> str | None:
-    """The resource as status shows it, or None when it is missing on the emulator."""
-    from botocore.exceptions import ClientError
-    try:
-        if resource.kind == "bucket":
-            s3.head_bucket(Bucket=resource.name)
-            return f"s3://{resource.name}"
-        if resource.kind == "table":
-            dynamodb.describe_table(TableName=resource.name)
-            return resource.name
-        url = sqs.get_queue_url(QueueName=resource.name)["QueueUrl"]
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return (f"{attrs['ApproximateNumberOfMessages']} waiting, "
-                f"{attrs['ApproximateNumberOfMessagesNotVisible']} in flight  {url}")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _NOT_FOUND:
-            return None
-        raise
+from scripts.sandbox.wording import plural
 
 
 def aligned(rows: list[tuple[str, str]]) -> list[str]:
@@ -85,10 +34,23 @@ def environment_rows(path) -> list[tuple[str, str]]:
         rows.append(("environments", f"{len(environments)} of {pool['concurrency']} for {pool['function']} "
                                      f"({busy} busy, {len(environments) - busy} warm); timeout "
                                      f"{pool['timeout_seconds']:g} s, memory {pool['memory_mb']} MB"))
-        rows += [(f"  {e['id']}", f"{e['state']}, pid {e['pid']}, {e['invocations']} invocations, "
+        rows += [(f"  {e['id']}", f"{e['state']}, pid {e['pid']}, {plural(e['invocations'], 'invocation')}, "
                                   f"started {e['started']}, init {e['init_ms']:.0f} ms")
                  for e in environments]
     return rows
+
+
+def chaos_row(state) -> str:
+    chaos = Chaos.parse(state.chaos, state.chaos_seed)
+    if not chaos.on:
+        return "off (CHAOS=all make local-up turns it on)"
+    try:
+        with open(sandbox_dir() / "runner.log", errors="replace") as log:
+            injected = sum(FAULT_MARK in line for line in log)
+    except FileNotFoundError:
+        injected = 0
+    return (f"ON: {chaos.describe()}; {plural(injected, 'fault')} injected on purpose so far "
+            f"(CHAOS lines in make logs)")
 
 
 def status() -> int:
@@ -106,6 +68,7 @@ def status() -> int:
     if state.delivery == TO_RUNNER:
         rows.append(("S3 events", f"to the local runner, {'running' if runner else 'NOT RUNNING'} "
                                   f"(pid {state.runner_pid}; log {sandbox_dir() / 'runner.log'})"))
+        rows.append(("chaos", chaos_row(state)))
         if runner:
             rows += environment_rows(sandbox_dir() / "environments.json")
     else:

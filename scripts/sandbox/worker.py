@@ -1,25 +1,71 @@
-"""One execution environment of the local runner: a process that imports the app once.
+"""One execution environment of the local runner: what Lambda's Python runtime does for a function.
 
-    python -m scripts.sandbox.worker --fd N --stage local --project-dir DIR
+    python -m scripts.sandbox.worker --fd N --handler app.on_csv_uploaded --project-dir DIR
 
-As Lambda's runtime does, it imports ``app.py`` once (the init phase, timed and
-reported), then handles one invocation at a time for as long as it lives, so
-module state (cached clients, anything at module level) carries over from one
-invocation to the next in the same environment, and only there. Requests and
-answers travel on the socket ``--fd``; the handler's own output goes to the
-inherited stdout, the runner's log.
+The runner starts it with the function's environment variables already set,
+as Lambda does. At init it imports the handler's module (``app.py``) once,
+timed and reported; then it handles one invocation at a time for as long as it
+lives, so module state (cached clients, anything at module level) carries over
+from one invocation to the next in the same environment, and only there.
+
+Each invocation calls the handler as Lambda's runtime calls the handler
+setting ``app.<function>`` that `chalice deploy` writes: with the event and a
+context that carries the request id the runner gives (Lambda keeps it when it
+retries an event) and the time left before the function's timeout. Requests
+and answers travel on the socket ``--fd``; the handler's own output goes to
+the inherited stdout, the runner's log.
+
+An environment never outlives its runner: Lambda's sandboxes end with the
+service, and an orphan would go on running with no timeout or memory limit.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import importlib
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
+from typing import Iterator, Mapping
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class LambdaContext:
+    """The context object Lambda passes to a Python handler (the attributes it documents)."""
+
+    def __init__(self, request_id: str, function_name: str, memory_mb: int,
+                 timeout_seconds: float) -> None:
+        self.aws_request_id = request_id
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "sandbox"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler(handler: str, project: str):
+    """The callable Lambda's handler setting names (``module.attribute``), imported from ``project``."""
+    module_name, _, attribute = handler.rpartition(".")
+    if project not in sys.path:
+        sys.path.insert(0, project)
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 def load_app(stage: str, project: str):
+    """The project's Chalice app object, for the runner's own look at its handlers."""
     os.environ.setdefault("CHALICE_STAGE", stage)
     if project not in sys.path:
         sys.path.insert(0, project)
@@ -27,11 +73,49 @@ def load_app(stage: str, project: str):
     return app_module.app
 
 
-def serve(connection: Connection, stage: str, project: str) -> int:
+def invoke(handler, request: dict):
+    """Call ``handler`` for one request as Lambda's runtime would; return its result."""
+    context = LambdaContext(request["request_id"], request["function_name"],
+                            request["memory_mb"], request["timeout_seconds"])
+    return handler(request["event"], context)
+
+
+@contextlib.contextmanager
+def environment_variables(values: Mapping[str, str]) -> Iterator[None]:
+    """The function's environment variables set for the block (the in-process runner's case)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def die_with(parent: int) -> None:
+    """End this process when ``parent`` (the runner) ends, however it ends."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:  # elsewhere, and for a parent that died before prctl
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def serve(connection: Connection, handler_setting: str, project: str, chaos: bool = False) -> int:
+    wire = None
+    if chaos:  # before the app builds any client: every botocore session gets the hook
+        from scripts.sandbox.chaos import wire
+        wire.install()
     started = time.monotonic()
     try:
-        from chalice.test import Client  # Chalice's own wrapper: stage env vars, context
-        client = Client(load_app(stage, project), stage_name=stage, project_dir=project)
+        handler = load_handler(handler_setting, project)
     except BaseException as exc:  # noqa: BLE001 - Lambda reports an init failure and retries
         connection.send({"ready": False, "error": f"{type(exc).__name__}: {exc}",
                          "error_type": "Runtime.ImportModuleError",
@@ -43,23 +127,35 @@ def serve(connection: Connection, stage: str, project: str) -> int:
             request = connection.recv()
         except EOFError:
             return 0  # the runner closed the environment
+        if wire is not None:
+            from scripts.sandbox.chaos.settings import Chaos
+            wire.begin(Chaos.from_dict(request.get("chaos")), request["request_id"],
+                       request.get("chaos_key") or request["request_id"],
+                       request.get("attempt", 1), request.get("final", True))
         try:
-            payload = client.lambda_.invoke(request["handler"], request["event"]).payload
+            payload = invoke(handler, request)
         except Exception as exc:  # noqa: BLE001 - the runner decides about retries
             connection.send({"ok": False, "error": f"{type(exc).__name__}: {exc}",
                              "error_type": type(exc).__name__,
                              "traceback": traceback.format_exc().rstrip()})
         else:
             connection.send({"ok": True, "payload": payload})
+        finally:
+            if wire is not None:
+                wire.end()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--stage", default="local")
+    parser.add_argument("--handler", required=True, help="Lambda's handler setting, e.g. app.on_csv_uploaded")
     parser.add_argument("--project-dir", required=True)
+    parser.add_argument("--parent", type=int, default=0, help="the runner's pid: end with it")
+    parser.add_argument("--chaos", action="store_true", help="inject the faults each request names")
     args = parser.parse_args(argv)
-    return serve(Connection(args.fd), args.stage, args.project_dir)
+    if args.parent:
+        die_with(args.parent)
+    return serve(Connection(args.fd), args.handler, args.project_dir, args.chaos)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from chalicelib.config import Settings
-from scripts.sandbox.status import aligned, stage_resources
+from scripts.sandbox.inventory import stage_resources
+from scripts.sandbox.status import aligned
 
 
 def rows(settings) -> list[tuple[str, str, str]]:
