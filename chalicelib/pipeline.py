@@ -234,9 +234,8 @@ class Pipeline:
         if size > self._max_file_bytes:
             obj["Body"].close()
             raise InvalidFileError(name.file_name, [Problem(
-                0, "", str(size), f"the file is {size} bytes, more than the limit of "
-                                  f"{self._max_file_bytes} bytes (MAX_FILE_BYTES): what one "
-                                  f"invocation can process in time")],
+                0, "", "", f"{size:,} bytes is more than the limit of {self._max_file_bytes:,} "
+                           f"bytes (MAX_FILE_BYTES), what one invocation can process in time")],
                 hint=split_hint(name, size, self._max_file_bytes))
         rows = parse_rows(name.kind, obj["Body"].iter_chunks(_CHUNK_BYTES), name.file_name,
                           stats=stats)
@@ -473,10 +472,10 @@ def split_hint(name: ObjectName, size: int, limit: int) -> str:
     """What to do with a file too large for one invocation."""
     parts = -(-size // limit)
     return (f"Split the batch into {parts} or more batches whose files are each at most "
-            f"{limit} bytes: keep each customer's orders, and each order's items, in the "
+            f"{limit:,} bytes: keep each customer's orders, and each order's items, in the "
             f"same batch as the customer, and give each its own batch id "
             f"(e.g. {name.kind}_{name.batch_id}-1.csv ... {name.kind}_{name.batch_id}-{parts}.csv, "
-            f"with the customers and orders files of each).")
+            f"each with the {' and '.join(k for k in KINDS if k != name.kind)} files of its batch).")
 
 
 def _warnings(state: BatchState) -> list[str]:

@@ -146,7 +146,12 @@ def test_a_file_over_the_size_limit_is_rejected(sandbox):
     outcome = pipeline.process_object(sandbox.settings.ingest_bucket, f"orders_{SAMPLE_BATCH}.csv")
 
     assert outcome.status == "rejected"
-    assert "98 bytes, more than the limit of 10 bytes (MAX_FILE_BYTES)" in outcome.error
+    assert outcome.error.startswith(
+        f"orders_{SAMPLE_BATCH}.csv was rejected: the file: 98 bytes is more than the limit of 10 "
+        f"bytes (MAX_FILE_BYTES), what one invocation can process in time. Split the batch into "
+        f"10 or more batches")
+    assert outcome.error.endswith(f"orders_{SAMPLE_BATCH}-10.csv, each with the customers and "
+                                  f"items files of its batch).")
 
 
 def test_a_publication_that_failed_is_completed_by_the_retry(sandbox, monkeypatch):
