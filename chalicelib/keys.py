@@ -100,9 +100,13 @@ def parse_object_key(key: str) -> ObjectName:
     diagnosis = _diagnose_file_name(file_name) if not match else _Diagnosis(
         [], match.group(1), match.group(2))
     problems = folder_problems + diagnosis.problems
-    readable = bool(diagnosis.batch_text) and not folder_problems
-    batch = BatchRef(folder, diagnosis.batch_text) if readable else None
-    suggestion = f"{diagnosis.kind or '<kind>'}_{_fixed_batch_id(diagnosis.batch_text)}.csv"
+    fixed = _fixed_batch_id(diagnosis.batch_text)
+    # Filed with the batch the name means: an invalid batch id ("b_1") as it
+    # must be written ("b-1"), so that its report clears when that batch publishes.
+    readable = bool(diagnosis.batch_text) and not folder_problems and bool(
+        BATCH_ID_PATTERN.fullmatch(fixed))
+    batch = BatchRef(folder, fixed) if readable else None
+    suggestion = f"{diagnosis.kind or '<kind>'}_{fixed}.csv"
     hint = (f"Rename the file to {suggestion} and upload it again"
             + (f" into {folder}/" if folder and not folder_problems else "")
             + ": a file's name is its kind (customers, orders or items, in lower case), '_', "
@@ -213,6 +217,11 @@ def _character(char: str) -> str:
     if char.isprintable():
         return f"'{char}'"
     return f"the control character U+{ord(char):04X}"
+
+
+def suggested_batch_id(batch_text: str) -> str:
+    """What ``batch_text`` must be written as to be a batch id (``b_1`` -> ``b-1``)."""
+    return _fixed_batch_id(batch_text)
 
 
 def _fixed_batch_id(batch_text: str) -> str:

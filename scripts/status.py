@@ -13,7 +13,7 @@ import sys
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Settings
-from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef
+from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef, suggested_batch_id
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts.sandbox import lifecycle
@@ -45,9 +45,15 @@ def parse_batch(text: str) -> BatchRef:
         raise BatchArgumentError(f"BATCH={text}: the folder {batch.folder} has an empty part ('//'): "
                                  f"give the key's prefix, e.g. BATCH={fixed}/{batch.batch_id}")
     if not BATCH_ID_PATTERN.fullmatch(batch.batch_id):
+        meant = suggested_batch_id(batch.batch_id)
+        # The id the partner meant, which uploads named with this one are filed
+        # under (keys.parse_object_key); but not for what is a file's name.
+        example = (f"BATCH={where}{meant}: uploads named with {batch.batch_id} are listed with that "
+                   f"batch" if BATCH_ID_PATTERN.fullmatch(meant) and not meant.endswith(".csv")
+                   else f"BATCH={where}{EXAMPLE_ID}")
         raise BatchArgumentError(f"BATCH={text}: {batch.batch_id!r} is not a batch id (letters, digits, "
                                  f"'.' and '-', starting with a letter or digit, at most "
-                                 f"{BATCH_ID_MAX} characters), e.g. BATCH={where}{EXAMPLE_ID}")
+                                 f"{BATCH_ID_MAX} characters), e.g. {example}")
     return batch
 
 
@@ -96,10 +102,21 @@ def render(status: dict) -> str:
         lines.append(f"  Waiting for: {', '.join(status['waiting_for'])}")
     if status.get("expired"):
         lines.append(f"  Expired: {status['expired']}")
+    if status["revision"] and status["published"]:
+        lines.append(f"  Publication: revision {status['revision']}, published at "
+                     f"{status['published_at']}, {status['messages']} messages")
+    elif status["revision"] and status["sender_stopped"]:
+        lines.append(f"  Publication: revision {status['revision']} was claimed at "
+                     f"{status['claimed_at']}, but its sender stopped before it finished (its "
+                     f"lease ended at {status['lease_ends_at']}). The retry of the event that "
+                     f"completed the batch finishes it; if that event was dead-lettered "
+                     f"(`make local-status` shows the dead-letter queue, `make logs` why), fix "
+                     f"the cause and run `make replay`.")
+    elif status["revision"]:
+        lines.append(f"  Publication: revision {status['revision']} is being sent (claimed at "
+                     f"{status['claimed_at']} by request {status['claimed_by']}; its lease runs "
+                     f"until {status['lease_ends_at']} and is renewed while it sends)")
     if status["revision"]:
-        lines.append(f"  Publication: revision {status['revision']}, {status['publication_state']}"
-                     + (f" at {status['published_at']}, {status['messages']} messages"
-                        if status["published"] else ""))
         for warning in status["warnings"]:
             lines.append(f"  Warning: {warning}")
         lines.append(f"  Orphans: {plural(status['orphan_order_count'], 'order')} without "

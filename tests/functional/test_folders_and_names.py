@@ -125,6 +125,22 @@ def test_a_kind_that_cannot_be_told_is_filed_with_its_batch_until_the_batch_publ
     assert sandbox.result_keys("reports/") == [f"reports/p/{SAMPLE_BATCH}/batch.json"]
 
 
+def test_a_name_with_an_invalid_batch_id_is_filed_with_the_batch_it_means_until_that_publishes(sandbox):
+    # b_1 is no batch id (no '_' in one): the report names b-1, the batch the
+    # partner means, and is filed there, so that it clears when b-1 is published.
+    misnamed = sandbox.upload("p/orders_b_1.csv", sample_bytes("orders"))
+
+    assert misnamed["status"] == "rejected" and "Rename the file to orders_b-1.csv" in misnamed["error"]
+    assert misnamed["report_key"] == "reports/p/b-1/orders_b_1.csv.json"
+    assert [m["key"] for m in status(sandbox, "p/b-1")["misnamed"]] == ["p/orders_b_1.csv"]
+
+    for kind in KINDS:
+        sandbox.upload(f"p/{kind}_b-1.csv", sample_bytes(kind))
+
+    assert status(sandbox, "p/b-1")["misnamed"] == []
+    assert sandbox.result_keys("reports/") == ["reports/p/b-1/batch.json"]
+
+
 def test_a_folder_marker_is_ignored_without_a_report(sandbox):
     outcome = sandbox.upload("partner-a/", b"")
 

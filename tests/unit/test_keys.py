@@ -53,6 +53,7 @@ HOW = ("a file's name is its kind (customers, orders or items, in lower case), '
        "id (letters, digits, '-' and '.'), and '.csv' in lower case.")
 
 
+# ``batch``: where the report is filed, the batch the name means (its id as it must be written).
 @pytest.mark.parametrize("key, reasons, batch, kind, rename_to", [
     pytest.param("customers_x.CSV", ["the extension must be lower-case .csv, not .CSV"],
                  BatchRef("", "x"), "customers", "customers_x.csv", id="extension-upper-case"),
@@ -72,20 +73,20 @@ HOW = ("a file's name is its kind (customers, orders or items, in lower case), '
                  None, "orders", "orders_<batch id>.csv", id="empty-batch"),
     pytest.param("orders_2023_08_28.csv",
                  ["the batch id may hold only letters, digits, '-' and '.'; it has an underscore '_'"],
-                 BatchRef("", "2023_08_28"), "orders", "orders_2023-08-28.csv",
+                 BatchRef("", "2023-08-28"), "orders", "orders_2023-08-28.csv",
                  id="underscore-in-batch"),
     pytest.param("orders_2023 08 28.csv",
                  ["the batch id may hold only letters, digits, '-' and '.'; it has a space"],
-                 BatchRef("", "2023 08 28"), "orders", "orders_2023-08-28.csv", id="space-in-batch"),
+                 BatchRef("", "2023-08-28"), "orders", "orders_2023-08-28.csv", id="space-in-batch"),
     pytest.param("orders_2023#1_x.csv",
                  ["the batch id may hold only letters, digits, '-' and '.'; it has '#', "
                   "an underscore '_'"],
-                 BatchRef("", "2023#1_x"), "orders", "orders_2023-1-x.csv", id="two-bad-characters"),
+                 BatchRef("", "2023-1-x"), "orders", "orders_2023-1-x.csv", id="two-bad-characters"),
     pytest.param("orders_-1.csv", ["the batch id must start with a letter or digit, not '-'"],
-                 BatchRef("", "-1"), "orders", "orders_1.csv", id="batch-starts-with-dash"),
+                 BatchRef("", "1"), "orders", "orders_1.csv", id="batch-starts-with-dash"),
     pytest.param("orders_" + "x" * 101 + ".csv",
                  ["the batch id is 101 characters long; at most 100 are allowed"],
-                 BatchRef("", "x" * 101), "orders", "orders_" + "x" * 100 + ".csv",
+                 BatchRef("", "x" * 100), "orders", "orders_" + "x" * 100 + ".csv",
                  id="batch-over-100-chars"),
     pytest.param("orders_20230828.csv.gz",
                  ["the file must be plain CSV text ending in .csv, not .gz (compressed or wrapped "

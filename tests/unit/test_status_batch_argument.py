@@ -18,9 +18,11 @@ ID_RULE = "letters, digits, '.' and '-', starting with a letter or digit, at mos
     pytest.param("/", "BATCH=/ names no batch id: e.g. BATCH=20230828, or BATCH=partner-a/20230828 for "
                       "files under partner-a/", id="only-a-slash"),
     pytest.param("pz/2023 08", f"BATCH=pz/2023 08: '2023 08' is not a batch id ({ID_RULE}), e.g. "
-                               f"BATCH=pz/20230828", id="space-in-the-id"),
+                               f"BATCH=pz/2023-08: uploads named with 2023 08 are listed with that "
+                               f"batch", id="space-in-the-id"),
     pytest.param("-20230828", f"BATCH=-20230828: '-20230828' is not a batch id ({ID_RULE}), e.g. "
-                              f"BATCH=20230828", id="id-starting-with-a-dash"),
+                              f"BATCH=20230828: uploads named with -20230828 are listed with that "
+                              f"batch", id="id-starting-with-a-dash"),
     pytest.param("customers_20230828.csv", f"BATCH=customers_20230828.csv: 'customers_20230828.csv' is "
                                            f"not a batch id ({ID_RULE}), e.g. BATCH=20230828",
                  id="a-file-name"),
