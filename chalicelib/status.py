@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.keys import KINDS, BatchRef
+from chalicelib.publication import iso_time
 from chalicelib.reports import ReportWriter, batch_report_key
 from chalicelib.store import REJECTED, BatchStore, MisnamedFile
 
@@ -47,6 +48,14 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> d
         "revision": publication.revision if publication else 0,
         "publication_state": publication.state if publication else "not published",
         "published_at": publication.published_at if publication else "",
+        # While a revision is being published: who claimed it, when, and until when its
+        # sender's lease runs; a lease that ended unpublished means the sender stopped.
+        "claimed_by": publication.claimed_by if publication else "",
+        "claimed_at": publication.claimed_at if publication else "",
+        "lease_ends_at": (iso_time(publication.lease_expires_at)
+                          if publication and not publication.published else ""),
+        "sender_stopped": bool(publication and not publication.published
+                               and not publication.lease_live(state.read_at)),
         "messages": publication.messages if publication else 0,
         "orphan_order_count": (batch_report or {}).get("orphan_order_count", 0),
         "orphan_item_count": (batch_report or {}).get("orphan_item_count", 0),

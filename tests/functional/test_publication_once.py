@@ -16,10 +16,12 @@ import boto3
 import pytest
 
 from chalicelib import aws
+from chalicelib.keys import BatchRef
 from chalicelib.pipeline import Pipeline
 from chalicelib.publication import PublicationBusyError, PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
+from chalicelib.status import batch_status
 from chalicelib.store import BatchStore
 from chalicelib.telemetry import Telemetry
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages
@@ -318,3 +320,27 @@ def test_a_sender_that_fails_ends_its_lease_so_any_retry_takes_over_at_once(sand
 
     assert retried["published_revision"] == 1
     assert_sample_messages(bodies(distinct(sandbox.take_messages(), repeats_allowed=False)), SAMPLE_BATCH)
+
+
+def test_status_says_a_revision_whose_sender_stopped_is_finished_by_a_retry_or_make_replay(sandbox, wire):
+    from scripts.status import render
+    items, event = start_batch(sandbox, SAMPLE_BATCH)
+
+    def sender_claims_then_is_stopped(attempt):
+        if attempt.operation == "UpdateItem" and is_claim(attempt.body()):
+            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
+            rival_claims(sandbox).claim(BATCH_KEY, version_key, "stopped-request")
+            raise Killed()  # the environment stops before it sent anything
+
+    with wire.fault(sender_claims_then_is_stopped):
+        with pytest.raises(Killed):
+            sandbox.deliver(items, event)
+    sending = status(sandbox, SAMPLE_BATCH)
+    assert "is being sent" in render(sending) and "stopped-request" in render(sending)
+
+    sandbox.clock.advance(PublicationClaims(None, "").lease_seconds + 1)  # nobody renews it
+    store = BatchStore(aws.client("dynamodb"), sandbox.settings.table_name, clock=sandbox.clock)
+    stopped = render(batch_status(store, ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
+                                  BatchRef(FOLDER, SAMPLE_BATCH)))
+
+    assert "its sender stopped before it finished" in stopped and "make replay" in stopped
