@@ -23,6 +23,34 @@ class ConfigurationError(PipelineError):
     """A setting is missing or malformed."""
 
 
+class MissingResourceError(ConfigurationError):
+    """A table, queue or bucket the stage names does not exist where the function runs."""
+
+
+SANDBOX_STAGE = "local"  # the stage the sandbox runs
+# What AWS answers for a table, bucket or queue that does not exist.
+MISSING_RESOURCE_CODES = {"ResourceNotFoundException": "table", "NoSuchBucket": "bucket",
+                          "QueueDoesNotExist": "queue",
+                          "AWS.SimpleQueueService.NonExistentQueue": "queue"}
+
+
+def missing_resource(error: Exception, stage: str) -> MissingResourceError | None:
+    """``error`` said plainly with the command that makes the resource, if it is a missing one."""
+    response = getattr(error, "response", None)
+    code = (response or {}).get("Error", {}).get("Code", "")
+    if code not in MISSING_RESOURCE_CODES:
+        return None
+    what = (f"a {MISSING_RESOURCE_CODES[code]} of stage {stage!r} does not exist where the "
+            f"function runs ({code}: {response['Error'].get('Message', '')})")
+    if stage == SANDBOX_STAGE:
+        return MissingResourceError(f"{what}. `make local-up` puts the sandbox's table, queues and "
+                                    f"buckets back")
+    return MissingResourceError(
+        f"{what}. The stage's table, queues and buckets are made by `make deploy STAGE={stage}`, "
+        f"which a bare `chalice deploy` does not do: run it once; afterwards `chalice deploy "
+        f"--stage {stage}` is enough for code changes")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input file, located precisely."""

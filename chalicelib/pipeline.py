@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import (BatchNotFoundError, BatchNotReadyError, InvalidFileError, Problem,
+                               missing_resource,
                                RejectedInputError)
 from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, parse_object_key, split_key
 from chalicelib.model import CustomerMessage
@@ -141,9 +142,12 @@ class Pipeline:
                                                 name.folder)
                 outcome = self._process_file(bucket, name, etag.strip('"'), sequencer, event_time,
                                              invocation)
-        except Exception:
+        except Exception as exc:
             # Logged here with the invocation's keys; raised on, so that it is retried.
             self._telemetry.logger.exception("processing failed; the event will be retried")
+            missing = missing_resource(exc, self._telemetry.stage)
+            if missing is not None:
+                raise missing from exc
             raise
         self._telemetry.file_done(
             outcome.status, outcome.kind, rows_read=outcome.rows_read,
@@ -307,7 +311,8 @@ class Pipeline:
         version_key = state.version_key()
         publication = state.publication
         if publication is None or publication.version_key != version_key:
-            return self._claims.claim(batch.key, version_key, invocation.request_id)
+            return self._claims.claim(batch.key, state.versions(), invocation.request_id,
+                                      latest=publication)
         if publication.published:
             return None
         if publication.lease_live(self._claims.clock()):
@@ -456,9 +461,9 @@ class Pipeline:
             raise BatchNotReadyError(
                 f"{batch.describe()} is {publication.state if publication else 'not published'}: "
                 f"only a published batch can be published again")
-        claim = self._claims.claim(batch.key, state.version_key(),
+        claim = self._claims.claim(batch.key, state.versions(),
                                    Invocation.named(request_id).request_id,
-                                   after_revision=publication.revision)
+                                   latest=publication, republish=True)
         if claim is None:
             raise BatchNotReadyError(f"{batch.describe()} was claimed by another publication "
                                      f"meanwhile; look at its status and try again")

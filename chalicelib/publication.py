@@ -15,8 +15,12 @@ is being published, its claim:
 Every step is one conditional write that DynamoDB evaluates, built from the
 named conditions below:
 
-- **claim** a new revision: only for versions not claimed yet, so of two
-  invocations completing a batch at once exactly one gets it;
+- **claim** a new revision: only from the revision read and for versions not
+  claimed yet, so of two invocations completing a batch at once exactly one
+  gets it; and, in the same transaction, only while every file record still
+  holds the version the claim was built from, so that an invocation that read
+  the files before a newer upload was recorded never claims the newer revision
+  with the older files;
 - **renew**: only the holder (its token, still publishing);
 - **take over**: only a claim whose lease has ended, exactly as it was read;
 - **mark published**: only the holder;
@@ -60,6 +64,8 @@ _HELD_WITH = "claim_token = :token"          # the holder's own token
 _AS_READ = "claim_token = :read_token"       # the claim exactly as the taker read it
 _LEASE_ENDED = "(attribute_not_exists(lease_expires_at) OR lease_expires_at < :now)"
 _OF_REVISION = "revision = :revision"
+_OF_READ_REVISION = "(attribute_not_exists(revision) OR revision = :read_revision)"
+_FILE_AS_READ = "write_id = :write_id"  # on a file record: the version the claim was built from
 
 
 def _all(*conditions: str) -> str:
@@ -124,6 +130,15 @@ class Claim:
     granted_at: float  # by the holder's clock, taken before the write: when its lease began
 
 
+@dataclass(frozen=True)
+class FileVersions:
+    """The file versions a revision is built from: what names them (``key``), and the write id
+    each kind's file record held when they were read (what the claim checks is still so)."""
+
+    key: str
+    write_ids: tuple[tuple[str, str], ...]  # (kind, write id)
+
+
 def publication_from_item(item: dict) -> Publication:
     claimed_at = item["claimed_at"]["S"]
     lease = item.get("lease_expires_at", {}).get("N")
@@ -168,25 +183,58 @@ class PublicationClaims:
             ExpressionAttributeValues={":pk": key["pk"], ":sk": key["sk"]})["Items"]
         return publication_from_item(items[0]) if items else None
 
-    def claim(self, batch_key: str, version_key: str, claimed_by: str,
-              after_revision: int | None = None) -> Claim | None:
-        """The next revision for ``version_key``; None if another invocation has it.
+    def claim(self, batch_key: str, versions: FileVersions, claimed_by: str,
+              latest: Publication | None, republish: bool = False) -> Claim | None:
+        """The revision after ``latest`` for ``versions``; None if it is not this invocation's.
 
-        With ``after_revision`` (publishing the same versions again on request)
-        the claim holds only if that revision is still the latest and published.
+        One transaction: the publication takes the next revision only if it is
+        still at ``latest`` (of two invocations completing a batch at once,
+        exactly one gets it), and only if every file record still holds the
+        version it was read with, so that a claim built from an older view of
+        the files never wins the newer revision. Otherwise the invocation that
+        recorded the newer file claims it. With ``republish`` (the same
+        versions again, on request) ``latest`` must be published.
         """
-        if after_revision is None:
-            condition, values = _VERSIONS_NOT_CLAIMED, {}
+        read_revision = latest.revision if latest else 0
+        if republish:
+            condition = _all(_OF_READ_REVISION, _LATEST_AND_PUBLISHED)
+            values = {":published": {"S": PUBLISHED}, ":after": {"N": str(read_revision)}}
         else:
-            condition = _LATEST_AND_PUBLISHED
-            values = {":after": {"N": str(after_revision)}, ":published": {"S": PUBLISHED}}
-        return self._write_claim(
-            batch_key, claimed_by, condition,
-            update=("SET revision = if_not_exists(revision, :zero) + :one, version_key = :versions, "
-                    "#state = :publishing, claimed_at = :claimed_at, claim_token = :token, "
-                    "claimed_by = :by, lease_expires_at = :lease_end REMOVE published_at, messages"),
-            values={":zero": {"N": "0"}, ":one": {"N": "1"}, ":versions": {"S": version_key},
-                    **values})
+            condition = _all(_OF_READ_REVISION, _VERSIONS_NOT_CLAIMED)
+            values = {}
+        token = uuid.uuid4().hex
+        granted_at = self.clock()
+        update = {
+            "TableName": self._table, "Key": self._key(batch_key),
+            "UpdateExpression": (
+                "SET revision = :revision, version_key = :versions, #state = :publishing, "
+                "claimed_at = :claimed_at, claim_token = :token, claimed_by = :by, "
+                "lease_expires_at = :lease_end REMOVE published_at, messages"),
+            "ConditionExpression": condition, "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {
+                **values, ":read_revision": {"N": str(read_revision)},
+                ":revision": {"N": str(read_revision + 1)}, ":versions": {"S": versions.key},
+                **self._claim_values(token, claimed_by, granted_at)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        checks = [{"ConditionCheck": {
+            "TableName": self._table,
+            "Key": {"pk": {"S": f"batch#{batch_key}"}, "sk": {"S": f"file#{kind}"}},
+            "ConditionExpression": _FILE_AS_READ,
+            "ExpressionAttributeValues": {":write_id": {"S": write_id}}}}
+            for kind, write_id in versions.write_ids]
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": update}, *checks])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            # A lost answer retried by botocore fails on our own claim: the token says so.
+            reasons = exc.response.get("CancellationReasons") or [{}]
+            if reasons[0].get("Item", {}).get("claim_token", {}).get("S") != token:
+                return None
+        return Claim(batch_key, read_revision + 1, token, claimed_by, granted_at)
+
+    def _claim_values(self, token: str, claimed_by: str, granted_at: float) -> dict:
+        return {":publishing": {"S": PUBLISHING}, ":token": {"S": token}, ":by": {"S": claimed_by},
+                ":claimed_at": {"S": iso_time(granted_at)},
+                ":lease_end": {"N": _seconds(granted_at + self.lease_seconds)}}
 
     def take_over(self, batch_key: str, publication: Publication, claimed_by: str) -> Claim | None:
         """Take over ``publication``'s claim, whose lease has ended; None if it changed meanwhile."""
@@ -201,9 +249,7 @@ class PublicationClaims:
                      values: dict) -> Claim | None:
         token = uuid.uuid4().hex
         granted_at = self.clock()
-        values = {**values, ":publishing": {"S": PUBLISHING}, ":token": {"S": token},
-                  ":by": {"S": claimed_by}, ":claimed_at": {"S": iso_time(granted_at)},
-                  ":lease_end": {"N": _seconds(granted_at + self.lease_seconds)}}
+        values = {**values, **self._claim_values(token, claimed_by, granted_at)}
         if _LEASE_ENDED in condition:
             values[":now"] = {"N": _seconds(granted_at)}
         try:

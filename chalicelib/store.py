@@ -54,7 +54,7 @@ from typing import Callable, Iterable, Iterator
 from chalicelib.errors import PipelineError
 from chalicelib.item_sizes import item_size, write_units
 from chalicelib.keys import KINDS
-from chalicelib.publication import PUBLICATION_SORT_KEY, Publication, publication_from_item
+from chalicelib.publication import PUBLICATION_SORT_KEY, FileVersions, Publication, publication_from_item
 from chalicelib import row_chunks
 from chalicelib.row_chunks import Chunk, cut_chunks, decode_chunk
 
@@ -161,6 +161,10 @@ class BatchState:
     def version_key(self) -> str:
         """Names the exact file versions a publication is built from."""
         return ";".join(f"{k}={self.files[k].etag}" for k in KINDS)
+
+    def versions(self) -> FileVersions:
+        """The file versions as read, for a claim to check they are still current."""
+        return FileVersions(self.version_key(), tuple((k, self.files[k].write_id) for k in KINDS))
 
 
 @dataclass

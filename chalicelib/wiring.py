@@ -6,6 +6,7 @@ import os
 
 from chalicelib import aws
 from chalicelib.config import Settings
+from chalicelib.errors import missing_resource
 from chalicelib.payloads import S3PayloadStore
 from chalicelib.pipeline import Pipeline
 from chalicelib.publication import PublicationClaims
@@ -24,7 +25,10 @@ def pipeline_from_environment() -> Pipeline:
 def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     sqs = aws.client("sqs")
     # Queue URLs differ between AWS, LocalStack and moto: ask, never build them.
-    queue_url = sqs.get_queue_url(QueueName=settings.output_queue_name)["QueueUrl"]
+    try:
+        queue_url = sqs.get_queue_url(QueueName=settings.output_queue_name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist as exc:
+        raise missing_resource(exc, settings.stage) from exc
     s3 = aws.client("s3")
     return Pipeline(
         s3=s3,

@@ -44,14 +44,17 @@ def test_replay_prints_one_line_per_event_with_its_whole_key_and_a_summary(runni
     fixed = make(sandbox, "replay")
 
     assert listed.splitlines()[0] == "Would replay 1 event (`make replay` sends it back through the handler):"
-    assert re.search(rf"^  {re.escape(KEY)}  failed at .+ UTC: ResourceNotFoundException", listed, re.M)
+    assert re.search(rf"^  {re.escape(KEY)}  failed at .+ UTC: MissingResourceError: a table of stage "
+                     rf"'local' does not exist .*\(ResourceNotFoundException: .*`make local-up` puts",
+                     listed, re.M)
 
     assert still_broken.returncode != 0
     lines = still_broken.stdout.splitlines()
     assert not any(line.startswith("{") for line in lines)  # no raw JSON records
     [failed] = [line for line in lines if KEY in line and " -> " in line]  # one line, not one per attempt
     assert re.match(rf"{CLOCK}ERROR {re.escape(KEY)} -> on_csv_uploaded: FAILED after 3 attempts, "
-                    r"sent to the dead-letter queue: ResourceNotFoundException", failed)
+                    r"sent to the dead-letter queue: MissingResourceError: a table of stage 'local' "
+                    r"does not exist", failed)
     assert (f"Replayed 1 event: 0 went through, 1 failed again and is back in the dead-letter queue: "
             f"{KEY}.") in lines
 

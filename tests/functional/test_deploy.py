@@ -1,8 +1,10 @@
 """Deploy and destroy against moto in-process: point-in-time recovery, the failed-event
 destination, and a destroy that will not delete a bucket with files in it.
 
-`chalice deploy` itself is replaced by a runner that creates the function as it
-would (moto cannot take Chalice's S3 notification, see PLATFORM.md).
+`chalice deploy` itself is replaced here by a runner that creates the function
+as it would, so that these tests run in-process in seconds;
+tests/e2e/test_deploy_to_emulator.py runs the real `make deploy STAGE=local`
+and `make destroy STAGE=local` against the embedded emulator.
 """
 from __future__ import annotations
 
@@ -196,3 +198,32 @@ def test_destroy_with_confirmation_deletes_empty_data_resources_and_is_repeatabl
     assert aws.client("sqs").list_queues().get("QueueUrls", []) == []
     assert aws.client("dynamodb").list_tables()["TableNames"] == []
     assert settings.ingest_bucket not in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+
+
+# --- a bare `chalice deploy`: functions without the stage's data resources -------------
+def test_a_function_whose_table_was_never_made_says_which_command_makes_it(sandbox):
+    from chalicelib.errors import MissingResourceError, missing_resource
+    aws.client("dynamodb").delete_table(TableName=sandbox.settings.table_name)
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key="orders_1.csv", Body=b"x")
+
+    with pytest.raises(MissingResourceError) as raised:
+        sandbox.deliver("orders_1.csv")
+
+    # The sandbox's stage: the sandbox puts it back.
+    assert "a table of stage 'local' does not exist" in str(raised.value)
+    assert "`make local-up` puts the sandbox's table, queues and buckets back" in str(raised.value)
+    # A deployed stage: the deploy makes it.
+    said = str(missing_resource(raised.value.__cause__, "dev"))
+    assert "`make deploy STAGE=dev`, which a bare `chalice deploy` does not do" in said
+    assert "`chalice deploy --stage dev` is enough for code changes" in said
+
+
+def test_a_function_whose_queue_was_never_made_says_which_command_makes_it(sandbox):
+    from chalicelib import wiring
+    from chalicelib.errors import MissingResourceError
+    sandbox.sqs.delete_queue(QueueUrl=sandbox.resources.output_queue_url)
+    wiring.clear_cache()  # a cold start: the pipeline looks the queue up again
+    sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key="orders_1.csv", Body=b"x")
+
+    with pytest.raises(MissingResourceError, match="a queue of stage 'local' does not exist.*make local-up"):
+        sandbox.deliver("orders_1.csv")

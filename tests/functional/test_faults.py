@@ -362,7 +362,7 @@ def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retr
 WRITES = {
     "rows BatchWriteItem": lambda a: a.operation == "BatchWriteItem",
     "file record UpdateItem": is_file_record,
-    "claim UpdateItem": lambda a: a.operation == "UpdateItem" and is_claim(a.body()),
+    "claim TransactWriteItems": is_claim,
     "messages SendMessageBatch": lambda a: a.operation == "SendMessageBatch",
     "batch report PutObject": lambda a: (a.operation == "PutObject"
                                          and a.request.url.endswith("/batch.json")),

@@ -52,6 +52,13 @@ def requested(service: str, operation: str, params: dict, region: str) -> list[t
     if service == "s3":
         key = f"/{params['Key']}" if "Key" in params else ""
         return [(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        # IAM authorizes each item of a transaction as its own action.
+        item_action = {"ConditionCheck": "ConditionCheckItem", "Update": "UpdateItem",
+                       "Put": "PutItem", "Delete": "DeleteItem"}
+        return [(f"dynamodb:{item_action[kind]}",
+                 f"arn:aws:dynamodb:{region}:{MOTO_ACCOUNT}:table/{request['TableName']}")
+                for item in params["TransactItems"] for kind, request in item.items()]
     if service == "dynamodb":
         tables = params["RequestItems"] if "RequestItems" in params else [params["TableName"]]
         index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""

@@ -66,7 +66,8 @@ def fresh_sandbox():
 def status_of(sb: Sandbox, batch_id: str) -> dict:
     """The batch status without its clock readings (two runs differ only in those)."""
     status = batch_status(*wiring.store_and_reports(sb.settings), BatchRef.parse(batch_id))
-    status.pop("published_at")
+    for clock_or_request in ("published_at", "claimed_at", "claimed_by", "lease_ends_at"):
+        status.pop(clock_or_request)
     for entry in status["files"]:
         entry.pop("processed_at", None)
         entry.pop("rows_kept_until", None)

@@ -24,7 +24,7 @@ from chalicelib.reports import ReportWriter
 from chalicelib.status import batch_status
 from chalicelib.store import BatchStore
 from chalicelib.telemetry import Telemetry
-from tests.conftest import SAMPLE_BATCH, assert_sample_messages
+from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 from tests.functional.wire import (FOLDER, bodies, distinct, is_claim, is_file_record, put,
                                    start_batch, status)
 
@@ -37,6 +37,13 @@ def rival_claims(sb) -> PublicationClaims:
                              sb.settings.table_name, clock=sb.clock)
 
 
+def rival_claim(sb, request_id: str):
+    """Another invocation claims the batch's next revision from the files as they are now."""
+    state = BatchStore(boto3.client("dynamodb", region_name="us-east-1"),
+                       sb.settings.table_name).read_batch(BATCH_KEY)
+    return rival_claims(sb).claim(BATCH_KEY, state.versions(), request_id, latest=state.publication)
+
+
 def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbox, wire):
     items, event = start_batch(sandbox, SAMPLE_BATCH)
     rivals = []
@@ -44,9 +51,8 @@ def test_an_invocation_that_loses_the_publication_claim_publishes_nothing(sandbo
     def rival_claims_first(attempt):
         # Just before this invocation's claim lands, another one (which saw the
         # same file versions) claims them: the real conditional write then fails.
-        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not rivals:
-            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
-            rivals.append(rival_claims(sandbox).claim(f"{FOLDER}/{SAMPLE_BATCH}", version_key, "rival"))
+        if is_claim(attempt) and not rivals:
+            rivals.append(rival_claim(sandbox, "rival"))
 
     with wire.fault(rival_claims_first):
         outcome = sandbox.deliver(items, event)
@@ -82,7 +88,7 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
                 response = attempt.send()
                 recorded.wait()
                 return response
-            if attempt.operation == "UpdateItem" and is_claim(attempt.body()):
+            if is_claim(attempt):
                 claims.append(attempt)
                 claiming.wait()
             return None
@@ -120,10 +126,8 @@ def test_a_second_completer_leaves_a_claimed_publication_to_its_claimer_until_th
     claims = []
 
     def winner_claims_first(attempt):
-        if attempt.operation == "UpdateItem" and is_claim(attempt.body()) and not claims:
-            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
-            claims.append(rival_claims(sandbox).claim(f"{FOLDER}/{SAMPLE_BATCH}", version_key,
-                                                      "winner-request"))
+        if is_claim(attempt) and not claims:
+            claims.append(rival_claim(sandbox, "winner-request"))
 
     with wire.fault(winner_claims_first):
         sandbox.deliver(items, event)
@@ -327,9 +331,8 @@ def test_status_says_a_revision_whose_sender_stopped_is_finished_by_a_retry_or_m
     items, event = start_batch(sandbox, SAMPLE_BATCH)
 
     def sender_claims_then_is_stopped(attempt):
-        if attempt.operation == "UpdateItem" and is_claim(attempt.body()):
-            version_key = attempt.body()["ExpressionAttributeValues"][":versions"]["S"]
-            rival_claims(sandbox).claim(BATCH_KEY, version_key, "stopped-request")
+        if is_claim(attempt):
+            rival_claim(sandbox, "stopped-request")
             raise Killed()  # the environment stops before it sent anything
 
     with wire.fault(sender_claims_then_is_stopped):
@@ -344,3 +347,83 @@ def test_status_says_a_revision_whose_sender_stopped_is_finished_by_a_retry_or_m
                                   BatchRef(FOLDER, SAMPLE_BATCH)))
 
     assert "its sender stopped before it finished" in stopped and "make replay" in stopped
+
+
+# --- a claim built from an older view of the files -----------------------------------
+ORDERS_V2 = sample_bytes("orders").replace(b"1001,1,250.00", b"1001,1,251.00")
+ORDERS_V3 = sample_bytes("orders").replace(b"1001,1,250.00", b"1001,1,252.00")
+CUSTOMERS_V2 = sample_bytes("customers").replace(b"John Doe", b"John Q. Doe")
+
+
+def published_batch(sandbox) -> None:
+    for kind in ("customers", "orders", "items"):
+        sandbox.deliver(put(sandbox, kind, SAMPLE_BATCH))
+    sandbox.take_messages()
+
+
+def claim_after_a_rival_read_the_files(sandbox, wire, key: str, rival) -> dict:
+    """Deliver ``key``'s event; just before its claim lands, ``rival`` (another upload's
+    invocation) records its newer file and reads the batch, and claims only after this one."""
+    event = sandbox.event_for(key)
+    rival_at_claim, claimed = threading.Event(), threading.Event()
+    done = []
+
+    def interleave(attempt):
+        if not is_claim(attempt):
+            return None
+        if not done:  # the first invocation's claim: the rival runs up to its own claim first
+            done.append(None)
+            worker = threading.Thread(target=rival)
+            worker.start()
+            assert rival_at_claim.wait(10), "the rival never reached its claim"
+            response = attempt.send()
+            claimed.set()
+            worker.join()
+            return response
+        rival_at_claim.set()  # the rival's claim, held until the first one's has landed
+        assert claimed.wait(10)
+        return None
+
+    with wire.fault(interleave):
+        return sandbox.deliver(key, event)
+
+
+def latest_messages(sandbox) -> dict[str, dict]:
+    taken = bodies(distinct(sandbox.take_messages(), repeats_allowed=False))
+    latest = max(b["revision"] for b in taken)
+    return {b["id"]: b for b in taken if b["revision"] == latest}
+
+
+def test_a_claim_from_files_read_before_a_newer_upload_was_recorded_does_not_win(sandbox, wire):
+    # A (customers v2) has read the batch with the old orders; B (orders v2)
+    # records its file and reads the batch, then A claims, then B. A's claim
+    # must not take the new revision with the old orders.
+    published_batch(sandbox)
+    customers = put(sandbox, "customers", SAMPLE_BATCH, CUSTOMERS_V2)
+    orders = put(sandbox, "orders", SAMPLE_BATCH, ORDERS_V2)
+
+    first = claim_after_a_rival_read_the_files(sandbox, wire, customers, lambda: sandbox.deliver(orders))
+
+    assert (first["status"], first["published_revision"]) == ("accepted", 0)
+    latest = latest_messages(sandbox)
+    assert (latest["1"]["name"], str(latest["1"]["total_amount_spent"])) == ("John Q. Doe", "401.00")
+    found = status(sandbox, SAMPLE_BATCH)
+    assert (found["revision"], found["published"]) == (2, True)
+
+
+def test_a_claim_from_a_file_replaced_again_meanwhile_does_not_win(sandbox, wire):
+    # A (orders v2) has read the batch; B (orders v3) records and reads it, then
+    # A claims, then B: the batch's latest revision must be v3's.
+    published_batch(sandbox)
+    second = put(sandbox, "orders", SAMPLE_BATCH, ORDERS_V2)
+
+    def third_upload():
+        put(sandbox, "orders", SAMPLE_BATCH, ORDERS_V3)
+        sandbox.deliver(second)
+
+    outcome = claim_after_a_rival_read_the_files(sandbox, wire, second, third_upload)
+
+    assert outcome["published_revision"] == 0
+    assert str(latest_messages(sandbox)["1"]["total_amount_spent"]) == "402.00"
+    found = status(sandbox, SAMPLE_BATCH)
+    assert (found["revision"], found["publication_state"]) == (2, "published")

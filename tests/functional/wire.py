@@ -130,9 +130,13 @@ def error_response(request, service: str, code: str, status: int = 400) -> AWSRe
     return AWSResponse(request.url, status, headers, _Raw(body))
 
 
-def is_claim(body: dict) -> bool:
-    # A claim or take-over sets claimed_at; renewing and releasing only move the lease.
-    return ":claimed_at" in body.get("ExpressionAttributeValues", {})
+def is_claim(attempt) -> bool:
+    """A claim of a new revision (a transaction with the file checks), or a take-over
+    (an UpdateItem that sets claimed_at); renewals and releases only move the lease."""
+    if attempt.operation == "TransactWriteItems":
+        return True
+    return (attempt.operation == "UpdateItem"
+            and ":claimed_at" in attempt.body().get("ExpressionAttributeValues", {}))
 
 
 def is_mark_published(body: dict) -> bool:
@@ -185,7 +189,8 @@ def status(sb, batch_id: str) -> dict:
 def comparable_status(sb, batch_id: str) -> dict:
     """The status without clock readings and with the batch id neutral, to compare runs."""
     found = status(sb, batch_id)
-    found.pop("published_at")
+    for clock_or_request in ("published_at", "claimed_at", "claimed_by", "lease_ends_at"):
+        found.pop(clock_or_request)
     for entry in found["files"]:
         entry.pop("processed_at", None)
         entry.pop("rows_kept_until", None)  # a clock reading too: the write time + retention
