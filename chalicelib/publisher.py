@@ -7,6 +7,10 @@ multiply throughput. At most twice that many wait, so memory stays bounded.
 A message larger than that limit on its own is offloaded to S3 through the
 payload store, and the queue gets a pointer to it (see ``payloads.py``).
 
+Entries SQS reports failed, not by the sender's fault, are sent again, up to
+``max_attempts`` times with a growing pause: giving up fails the invocation,
+and its retry sends the whole revision again, repeats included.
+
 Calls in flight finish in any order, so a standard queue gets a batch's
 messages in no particular order (it promises none anyway); a FIFO queue keeps
 each customer's revisions in order, as each customer is one message a revision.
@@ -30,7 +34,7 @@ _MAX_ENTRIES = 10  # SendMessageBatch takes at most 10 entries
 
 class SqsPublisher:
     def __init__(self, client, queue_url: str, payloads: S3PayloadStore | None = None,
-                 max_attempts: int = 6, sleep: Callable[[float], None] = time.sleep,
+                 max_attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
                  senders: int = 8) -> None:
         self._client = client
         self._senders = senders
@@ -138,8 +142,7 @@ class SqsPublisher:
     def _send(self, entries: list[dict], before_send: Callable[[], None] = lambda: None) -> int:
         pending = entries
         for attempt in range(self._max_attempts):
-            if attempt:
-                before_send()
+            before_send()  # also before the first: a group may wait a while for its thread
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
             failed = response.get("Failed", [])
             if not failed:

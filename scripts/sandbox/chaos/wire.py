@@ -35,7 +35,7 @@ from datetime import datetime
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
-from scripts.sandbox.chaos.settings import Chaos
+from .settings import Chaos  # relative: an environment loads this package from its folder
 
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "SendMessage",
            "SendMessageBatch", "PutObject", "DeleteObject", "DeleteObjects"}
@@ -151,11 +151,21 @@ def _partially(invocation: _Invocation, request, operation: str, draw):
 
 
 def _forward(request, body: dict) -> dict | AWSResponse:
-    """Send ``request`` with ``body`` instead of its own; the service's answer, parsed if it succeeded."""
+    """Send ``request`` with ``body`` instead of its own; the service's answer, parsed if it succeeded.
+
+    The request is put back as it was before this returns or raises: botocore
+    reuses it for its retries, which must send the whole call again.
+    """
     data = json.dumps(body).encode("utf-8")
+    original = (request.body, request.headers.get("Content-Length"))
     request.body = data
     request.headers["Content-Length"] = str(len(data))
-    response = _send(request)
+    try:
+        response = _send(request)
+    finally:
+        request.body = original[0]
+        if original[1] is not None:
+            request.headers["Content-Length"] = original[1]
     if response.status_code != 200:
         return _response(request, response.status_code, dict(response.headers), response.content)
     return json.loads(response.content or b"{}")
