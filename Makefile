@@ -4,7 +4,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# One Python, the Lambda runtime's: .python-version (which pyenv and uv read) names it,
+# and the venv, the tests, the sandbox's function environment and `chalice deploy`
+# (which picks the function's runtime from it) all use it.
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON ?= $(shell command -v python$(PYTHON_VERSION) 2>/dev/null || echo python3)
+INSTALL_PYTHON := install it with pyenv (pyenv install $(PYTHON_VERSION); pyenv then picks it in this folder by .python-version), or uv (uv python install $(PYTHON_VERSION)), or your system's python$(PYTHON_VERSION) package, then run make again
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -36,16 +41,17 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-check: ## Fail fast if a tool the project needs is missing
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+" >&2; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11+ is needed, found $$($(PYTHON) --version)" >&2; exit 1; }
+check: ## Fail fast if a tool the project needs is missing (Python $(PYTHON_VERSION), the Lambda runtime's)
+	@command -v $(PYTHON) >/dev/null || { echo "error: no Python found; this project needs Python $(PYTHON_VERSION) (.python-version): $(INSTALL_PYTHON)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(".".join(map(str, sys.version_info[:2])) != "$(PYTHON_VERSION)")' || { echo "error: this project runs on Python $(PYTHON_VERSION), the Lambda runtime python$(PYTHON_VERSION) (.python-version), but $(PYTHON) is $$($(PYTHON) --version 2>&1 | cut -d' ' -f2): $(INSTALL_PYTHON)" >&2; exit 1; }
 	@$(PYTHON) -c 'import venv' 2>/dev/null || { echo "error: the Python venv module is missing (Debian: apt-get install python3-venv)" >&2; exit 1; }
 
 venv: $(STAMP) ## Create .venv from the pinned requirements (done by every target that needs it)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt | check
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt .python-version | check
+	@$(BIN)/python -c 'import sys; sys.exit(".".join(map(str, sys.version_info[:2])) != "$(PYTHON_VERSION)")' 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m scripts.sandbox.function_package
 	@touch $@
 
 demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages (SANDBOX= for another)

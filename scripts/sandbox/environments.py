@@ -2,7 +2,8 @@
 
 Up to the function's concurrency run at once. An environment that timed out,
 ran out of memory or died is replaced by a fresh one (a cold start) the next
-time one is needed. ``environments.json`` in the sandbox folder says which are
+time one is needed, and so is every environment once the function's code
+changes (``retire``). ``environments.json`` in the sandbox folder says which are
 warm and which busy, function by function, for `make local-status`.
 """
 from __future__ import annotations
@@ -28,7 +29,18 @@ from scripts.sandbox.report import Report
 
 logger = logging.getLogger("event_runner")
 
-WORKER_MODULE = "scripts.sandbox.worker"
+WORKER_FILE = Path(__file__).with_name("worker.py")
+CHAOS_PACKAGE = Path(__file__).with_name("chaos")
+
+
+@dataclass(frozen=True)
+class Package:
+    """Where an environment imports the function from: the deployment package's layout
+    (``function_package``): the code's task folder, then the dependencies' folder."""
+
+    task: Path
+    dependencies: Path
+    runtime: Path  # the SDK Lambda's runtime provides, after the package
 # How often a busy environment's memory is looked at: a peak between two looks
 # is still caught, as the kernel keeps the high-water mark.
 _SAMPLE_SECONDS = 0.02
@@ -91,15 +103,21 @@ def function_environment(function: FunctionConfig, stage: str) -> dict[str, str]
             "PYTHONUNBUFFERED": "1"}
 
 
-def start_environment(function: FunctionConfig, stage: str, project: Path,
+def start_environment(function: FunctionConfig, stage: str, package: Package,
                       init_timeout: float, chaos: bool = False) -> Environment:
-    """A cold start: a new worker that imports the app; init_error says if that failed."""
+    """A cold start: a new worker that imports the app; init_error says if that failed.
+
+    ``python -I -S``: nothing of the development venv (site-packages, PYTHON*
+    variables, the working folder) is importable, only the package's folders.
+    """
     ours, theirs = socket.socketpair()
     process = subprocess.Popen(
-        [sys.executable, "-m", WORKER_MODULE, "--fd", str(theirs.fileno()),
-         "--handler", function.handler, "--project-dir", str(project),
-         "--parent", str(os.getpid()), *(["--chaos"] if chaos else [])],
-        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[2],
+        [sys.executable, "-I", "-S", "-u", str(WORKER_FILE), "--fd", str(theirs.fileno()),
+         "--handler", function.handler, "--path", str(package.task),
+         "--path", str(package.dependencies), "--path", str(package.runtime),
+         "--parent", str(os.getpid()),
+         *(["--chaos", str(CHAOS_PACKAGE)] if chaos else [])],
+        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=package.task,
         env=function_environment(function, stage))
     theirs.close()
     connection = Connection(ours.detach())
@@ -218,15 +236,16 @@ class StatusBoard:
 class EnvironmentPool:
     """At most ``function.concurrency`` environments of one function, reused while warm."""
 
-    def __init__(self, function: FunctionConfig, stage: str, project: Path,
+    def __init__(self, function: FunctionConfig, stage: str, package: Package,
                  board: StatusBoard | None = None, chaos: dict | None = None) -> None:
         self.function = function
-        self._stage, self._project, self._board = stage, project, board
+        self._stage, self._package, self._board = stage, package, board
         self._chaos = chaos  # the faults to inject (chaos mode), or None
         self._slots = threading.BoundedSemaphore(function.concurrency)
         self._lock = threading.Lock()
         self._environments: list[Environment] = []
         self._closed = False
+        self._retiring = False
         self._write_status()
 
     def invoke(self, request_id: str, handler: str, event: dict, attempt: int = 1,
@@ -258,7 +277,7 @@ class EnvironmentPool:
                     environment.busy = True
                     self._write_status()
                     return environment, False
-        environment = start_environment(self.function, self._stage, self._project,
+        environment = start_environment(self.function, self._stage, self._package,
                                         init_timeout=max(10.0, self.function.timeout_seconds),
                                         chaos=self._chaos is not None)
         environment.busy = True
@@ -272,9 +291,23 @@ class EnvironmentPool:
     def _give_back(self, environment: Environment) -> None:
         with self._lock:
             environment.busy = False
+            if self._retiring:  # it ran on the code of before a change: never reused
+                environment.stop()
             if not environment.alive and environment in self._environments:  # else closed meanwhile
                 self._environments.remove(environment)
             self._write_status()
+
+    def retire(self) -> int:
+        """The code changed: stop the warm environments now, and each busy one once its
+        invocation ends (it finishes on the code it started with); return how many there were."""
+        with self._lock:
+            self._retiring = True
+            count = len(self._environments)
+            for environment in [e for e in self._environments if not e.busy]:
+                environment.stop()
+                self._environments.remove(environment)
+            self._board = None  # the pool that replaces this one shows the function now
+        return count
 
     def close(self) -> None:
         with self._lock:

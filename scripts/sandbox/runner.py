@@ -54,7 +54,7 @@ from scripts.sandbox.chaos.delivery import ChaosDelivery
 from scripts.sandbox.chaos.settings import Chaos
 from scripts.sandbox.environments import Attempt
 from scripts.sandbox.function_config import FunctionConfig, function_config, project_dir
-from scripts.sandbox.invokers import InProcessInvoker, PoolInvoker
+from scripts.sandbox.invokers import BeyondThePackage, InProcessInvoker, PoolInvoker
 from scripts.sandbox.state import sandbox_dir
 from scripts.sandbox.visibility import VisibilityKeeper, hand_back_left_over
 from scripts.sandbox.wording import figures, outcome, plural
@@ -151,6 +151,7 @@ class EventRunner:
         self._project = project or project_dir()
         self._stage = stage
         self._configs: dict[str, FunctionConfig] = {}
+        self._lock = threading.Lock()
         self._invoker = invoker or InProcessInvoker(stage, self._project, self.function)
         self._sqs = sqs
         self._events_queue_url = events_queue_url
@@ -164,7 +165,6 @@ class EventRunner:
         self._sleep = sleep or self._stop.wait  # a stop cuts a wait short
         self._outage = Outage(getattr(getattr(sqs, "meta", None), "endpoint_url", "") or "the endpoint")
         self._delivery = delivery  # chaos: duplicates and late deliveries, or None
-        self._lock = threading.Lock()
         self._invoked: Counter[str] = Counter()
 
     @property
@@ -176,10 +176,16 @@ class EventRunner:
         self._stop.set()
 
     def function(self, handler: str) -> FunctionConfig:
-        """The handler's Lambda settings for the stage (read once)."""
-        if handler not in self._configs:
-            self._configs[handler] = function_config(handler, self._stage, self._project)
-        return self._configs[handler]
+        """The handler's Lambda settings for the stage (read once, and again after a change)."""
+        with self._lock:
+            if handler not in self._configs:
+                self._configs[handler] = function_config(handler, self._stage, self._project)
+            return self._configs[handler]
+
+    def forget_function_settings(self) -> None:
+        """.chalice/config.json changed: read the settings again when next asked."""
+        with self._lock:
+            self._configs.clear()
 
     # --- taking events -------------------------------------------------------------
     def poll_once(self, wait_seconds: int = 1, max_messages: int = 10) -> list[Invocation]:
@@ -407,10 +413,13 @@ def _queue_url(sqs, name: str, stop: threading.Event) -> str:
 
 def build_runner(stage: str, max_attempts: int | None, retry_delay: float,
                  in_process: bool = True, chaos: Chaos | None = None,
-                 stop: threading.Event | None = None) -> EventRunner:
+                 stop: threading.Event | None = None,
+                 beyond: BeyondThePackage | None = None) -> EventRunner:
     settings = Settings.for_stage(stage)
     sqs = aws.client("sqs")
     app = load_app(stage)
+    if beyond is not None:
+        beyond.say()  # what the app imported at init
     stop = stop or threading.Event()
     events_url = _queue_url(sqs, events_queue_name(settings), stop)
     chaos = chaos if chaos is not None and chaos.on and not in_process else None
@@ -418,9 +427,11 @@ def build_runner(stage: str, max_attempts: int | None, retry_delay: float,
         app, sqs, events_queue_url=events_url,
         dead_letter_queue_url=_queue_url(sqs, settings.dead_letter_queue_name, stop),
         stage=stage, max_attempts=max_attempts, retry_delay=retry_delay,
-        invoker=None if in_process else PoolInvoker(
+        invoker=InProcessInvoker(stage, project_dir(), lambda handler: runner.function(handler),
+                                 beyond) if in_process else PoolInvoker(
             stage, project_dir(), lambda handler: runner.function(handler),
-            sandbox_dir() / "environments.json", chaos),
+            sandbox_dir() / "environments.json", chaos,
+            forget_settings=lambda: runner.forget_function_settings()),
         held_file=sandbox_dir() / HELD_FILE,
         delivery=ChaosDelivery(chaos, sqs, events_url) if chaos else None)
     if chaos:
@@ -458,8 +469,14 @@ def main(argv: list[str] | None = None) -> int:
     if chaos.on and args.in_process:
         logger.warning("chaos mode is off in the foreground runner (a kill would end this "
                        "process); the background runner of `make local-up` injects the faults")
+    beyond = None
+    if args.in_process:
+        logger.info("the function runs in this process, with the development venv's packages on "
+                    "its path (so that breakpoint() works); the runner says when it imports one "
+                    "its deployment package does not hold")
+        beyond = BeyondThePackage(project_dir())
     runner = build_runner(args.stage, args.max_attempts, args.retry_delay, args.in_process,
-                          chaos=chaos, stop=stopped)
+                          chaos=chaos, stop=stopped, beyond=beyond)
     if stopped.is_set():
         runner.stop()
     runner.run_forever()

@@ -1,9 +1,11 @@
 """One execution environment of the local runner: what Lambda's Python runtime does for a function.
 
-    python -m scripts.sandbox.worker --fd N --handler app.on_csv_uploaded --project-dir DIR
+    python -I -S -u scripts/sandbox/worker.py --fd N --handler app.on_csv_uploaded \
+        --path <task folder> --path <dependencies>
 
 The runner starts it with the function's environment variables already set,
-as Lambda does. At init it imports the handler's module (``app.py``) once,
+as Lambda does, and with nothing importable but the function's deployment
+package (``function_package``): this module uses the standard library only. At init it imports the handler's module (``app.py``) once,
 timed and reported; then it handles one invocation at a time for as long as it
 lives, so module state (cached clients, anything at module level) carries over
 from one invocation to the next in the same environment, and only there.
@@ -24,6 +26,7 @@ import argparse
 import contextlib
 import ctypes
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -56,12 +59,23 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def load_handler(handler: str, project: str):
-    """The callable Lambda's handler setting names (``module.attribute``), imported from ``project``."""
+def load_handler(handler: str, project: str | None = None):
+    """The callable Lambda's handler setting names (``module.attribute``), imported from ``project``
+    (or from the path as it is)."""
     module_name, _, attribute = handler.rpartition(".")
-    if project not in sys.path:
+    if project is not None and project not in sys.path:
         sys.path.insert(0, project)
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def load_chaos(package: str):
+    """The sandbox's chaos package, from its folder (nothing of the sandbox is on the path)."""
+    spec = importlib.util.spec_from_file_location(
+        "sandbox_chaos", os.path.join(package, "__init__.py"), submodule_search_locations=[package])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sandbox_chaos"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("sandbox_chaos.wire"), importlib.import_module("sandbox_chaos.settings")
 
 
 def load_app(stage: str, project: str):
@@ -108,14 +122,14 @@ def die_with(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def serve(connection: Connection, handler_setting: str, project: str, chaos: bool = False) -> int:
-    wire = None
-    if chaos:  # before the app builds any client: every botocore session gets the hook
-        from scripts.sandbox.chaos import wire
-        wire.install()
+def serve(connection: Connection, handler_setting: str, chaos_package: str = "") -> int:
+    wire = settings = None
     started = time.monotonic()
     try:
-        handler = load_handler(handler_setting, project)
+        if chaos_package:  # before the app builds any client: every botocore session gets the hook
+            wire, settings = load_chaos(chaos_package)
+            wire.install()
+        handler = load_handler(handler_setting)
     except BaseException as exc:  # noqa: BLE001 - Lambda reports an init failure and retries
         connection.send({"ready": False, "error": f"{type(exc).__name__}: {exc}",
                          "error_type": "Runtime.ImportModuleError",
@@ -128,8 +142,7 @@ def serve(connection: Connection, handler_setting: str, project: str, chaos: boo
         except EOFError:
             return 0  # the runner closed the environment
         if wire is not None:
-            from scripts.sandbox.chaos.settings import Chaos
-            wire.begin(Chaos.from_dict(request.get("chaos")), request["request_id"],
+            wire.begin(settings.Chaos.from_dict(request.get("chaos")), request["request_id"],
                        request.get("chaos_key") or request["request_id"],
                        request.get("attempt", 1), request.get("final", True))
         try:
@@ -149,13 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--handler", required=True, help="Lambda's handler setting, e.g. app.on_csv_uploaded")
-    parser.add_argument("--project-dir", required=True)
+    parser.add_argument("--path", action="append", default=[],
+                        help="a folder to import from: the package's code, then its dependencies")
     parser.add_argument("--parent", type=int, default=0, help="the runner's pid: end with it")
-    parser.add_argument("--chaos", action="store_true", help="inject the faults each request names")
+    parser.add_argument("--chaos", default="", help="the sandbox's chaos package: inject the "
+                                                    "faults each request names")
     args = parser.parse_args(argv)
     if args.parent:
         die_with(args.parent)
-    return serve(Connection(args.fd), args.handler, args.project_dir, args.chaos)
+    sys.path[:0] = args.path
+    return serve(Connection(args.fd), args.handler, args.chaos)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from urllib.parse import unquote_plus
 
-from scripts.sandbox.chaos.settings import Chaos
+from .settings import Chaos
 
 logger = logging.getLogger("event_runner")
 
