@@ -238,8 +238,9 @@ def check_target(stage: Stage, target: Target, allow_endpoint: bool) -> None:
     if stage.name in EMULATOR_STAGES and not target.endpoint:
         raise ConfigurationError(
             f"stage {stage.name!r} is the sandbox's stage and AWS_ENDPOINT_URL is not set, so this "
-            f"would deploy it to your AWS account: deploy an AWS stage (make deploy STAGE=dev), or "
-            f"point AWS_ENDPOINT_URL at LocalStack to deploy {stage.name!r} there")
+            f"would deploy it to your AWS account: start the sandbox first (make local-up; "
+            f"make deploy STAGE={stage.name} then deploys into it), deploy an AWS stage "
+            f"(make deploy STAGE=dev), or point AWS_ENDPOINT_URL at an emulator")
     if stage.name not in EMULATOR_STAGES and target.endpoint and not allow_endpoint:
         # Usually left over from `eval "$(make -s local-env)"` in this shell: the
         # user means AWS, and a "successful" deploy into the sandbox would mislead.
@@ -499,9 +500,20 @@ def run_plan(steps: Sequence[Step], dry_run: bool, out: Callable[[str], None] = 
         out("(dry run: nothing was called)")
 
 
+def running_sandbox() -> Mapping[str, str] | None:
+    """What a client needs to reach the running sandbox (`make local-up`), or None."""
+    from scripts.sandbox.processes import endpoint_answers
+    from scripts.sandbox.state import load_state
+    state = load_state()
+    if state is None or not endpoint_answers(state.endpoint):
+        return None
+    return {**state.client_env, "SANDBOX_MODE": state.mode}
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
          runner: Runner = run_command, clients: Clients = aws.client,
-         out: Callable[[str], None] = print) -> int:
+         out: Callable[[str], None] = print,
+         sandbox: Callable[[], Mapping[str, str] | None] = running_sandbox) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.deploy", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["deploy", "destroy"])
     parser.add_argument("--stage", required=True)
@@ -516,6 +528,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             raise ConfigurationError(f"CONFIRM={args.confirm!r} is not understood: "
                                      f"CONFIRM={DELETE_DATA} deletes the data resources")
         stage = load_stage(args.stage)
+        emulator = ""
+        if stage.name in EMULATOR_STAGES and not Target.from_environment(environ).endpoint:
+            # `make deploy STAGE=local` deploys into the sandbox that runs, if one does.
+            reached = sandbox()
+            if reached:
+                emulator = reached.get("SANDBOX_MODE", "")
+                environ.update({k: v for k, v in reached.items() if k != "SANDBOX_MODE"})
+                os.environ.update({k: v for k, v in reached.items() if k != "SANDBOX_MODE"})
         target = Target.from_environment(environ)
         check_target(stage, target, args.allow_endpoint)
         if args.action == "deploy":
@@ -530,6 +550,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                 f"{target.describe()}")
             steps = deployment.destroy_plan(delete_data=args.confirm == DELETE_DATA)
         run_plan(steps, args.dry_run, out)
+        if args.action == "deploy" and not args.dry_run and emulator in ("embedded", "external"):
+            out(f"The bucket {stage.settings.ingest_bucket} now notifies the deployed function as "
+                f"well as the local event runner. moto cannot run a Lambda function without Docker "
+                f"(its log says 'error running docker' for each upload), so the runner goes on "
+                f"handling the events; `make destroy STAGE={stage.name}` removes the deployment.")
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

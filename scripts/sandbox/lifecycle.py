@@ -310,6 +310,7 @@ def _stop(state: State) -> None:
     stop_process(state.runner_pid, RUNNER_MODULE)
     if state.manages_emulator:
         stop_process(state.emulator_pid, EMULATOR_MODULE)
+        _forget_local_deployment(state.stage)  # `make deploy STAGE=local` into it is gone too
     elif state.mode == "localstack":
         from scripts.sandbox.localstack import LocalStack
         LocalStack(state.port, sandbox_dir(), os.environ).stop()

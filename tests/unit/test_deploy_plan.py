@@ -31,7 +31,8 @@ def no_clients(service):
 def run(args, environ=AWS, runner=None):
     lines: list[str] = []
     runner = runner or Recorder()
-    code = main(args, environ=environ, runner=runner, clients=no_clients, out=lines.append)
+    code = main(args, environ=dict(environ), runner=runner, clients=no_clients, out=lines.append,
+                sandbox=lambda: None)
     return code, "\n".join(lines), runner
 
 
