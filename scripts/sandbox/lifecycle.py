@@ -17,11 +17,27 @@ from scripts.sandbox.chaos.settings import Chaos, ChaosSpecError
 from scripts.sandbox.errors import SandboxError
 from scripts.sandbox.inventory import holdings, missing_resources
 from scripts.sandbox.modes import choose_mode, docker_answers
-from scripts.sandbox.processes import spawn, endpoint_answers, pid_alive, port_in_use, stop_process
-from scripts.sandbox.provision import (connect_bucket_to_function, connect_bucket_to_queue, ensure_queue,
-                                       provision)
-from scripts.sandbox.state import (HOST, TO_FUNCTION, TO_RUNNER, State, client_env, load_state, sandbox_dir,
-                                   sandbox_port, save_state, state_path)
+from scripts.sandbox.processes import endpoint_answers, pid_alive, port_in_use, spawn, stop_process
+from scripts.sandbox.state import (
+    HOST,
+    TO_FUNCTION,
+    TO_RUNNER,
+    State,
+    client_env,
+    load_state,
+    sandbox_dir,
+    sandbox_port,
+    save_state,
+    state_path,
+)
+from scripts.stage.config import Target, load_stage
+from scripts.stage.plan import Deployment, run_plan
+from scripts.stage.provision import (
+    connect_bucket_to_function,
+    connect_bucket_to_queue,
+    ensure_queue,
+    provision,
+)
 
 RUNNER_MODULE, EMULATOR_MODULE = "scripts.sandbox.runner", "scripts.sandbox.emulator"
 RUNNER_LOG, EMULATOR_LOG = "runner.log", "emulator.log"
@@ -209,7 +225,6 @@ def _up_external(stage: str, endpoint: str, say, chaos: Chaos) -> State:
 
 
 def _up_localstack(stage: str, say, localstack=None) -> State:
-    from scripts.deploy import Deployment, Target, load_stage, run_plan
     from scripts.sandbox.localstack import LocalStack
     port = sandbox_port()
     _free_port_or_explain(port, "LocalStack was")
@@ -280,7 +295,6 @@ def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: in
 
 def deliver(state: State, to: str) -> State:
     """Send the running sandbox's S3 events to the local runner or to the deployed function."""
-    from scripts.deploy import load_stage
     from scripts.sandbox.runner import events_queue_name, load_app, s3_events_of
     if to not in (TO_RUNNER, TO_FUNCTION):
         raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")

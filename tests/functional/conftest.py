@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 import time
-from types import SimpleNamespace
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from urllib.parse import quote_plus
 
 import botocore.endpoint
@@ -20,7 +20,7 @@ from chalicelib.payloads import read_body
 from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.store import BatchStore
-from scripts.sandbox.provision import Resources, provision
+from scripts.stage.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
 from tests.functional.received import Received
 from tests.functional.wire import Sleeps, Wire

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from chalicelib import aws
 from chalicelib.config import Settings
-from scripts.sandbox.provision import connect_bucket_to_function, connect_bucket_to_queue, provision
+from scripts.stage.provision import connect_bucket_to_function, connect_bucket_to_queue, provision
 
 EVENTS = ["s3:ObjectCreated:*"]
 

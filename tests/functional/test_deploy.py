@@ -18,8 +18,11 @@ from moto import mock_aws
 
 from chalicelib import aws
 from chalicelib.config import Settings
-from scripts.deploy import DeployError, Deployment, Target, load_stage, main, put_event_invoke_config
-from scripts.sandbox.provision import PITR_ENABLED, PITR_UNSUPPORTED, ensure_point_in_time_recovery, provision
+from scripts.deploy import main
+from scripts.stage.config import Target, load_stage
+from scripts.stage.errors import DeployError
+from scripts.stage.plan import Deployment, put_event_invoke_config
+from scripts.stage.provision import PITR_ENABLED, PITR_UNSUPPORTED, ensure_point_in_time_recovery, provision
 
 ENVIRON = {"AWS_DEFAULT_REGION": "us-east-1"}
 

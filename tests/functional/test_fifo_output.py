@@ -14,7 +14,7 @@ from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter
 from chalicelib.store import BatchStore
 from chalicelib.telemetry import Telemetry
-from scripts.sandbox.provision import provision
+from scripts.stage.provision import provision
 
 CUSTOMERS = 25  # three SendMessageBatch calls
 

@@ -26,9 +26,16 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import aws, wiring
-from scripts.deploy import (Stage, action_matches, allows, load_stage, policy_statements,
-                            regions_named, resource_matches, wildcard_problems)
-from scripts.sandbox.provision import provision
+from scripts.stage.config import Stage, load_stage
+from scripts.stage.policy import (
+    action_matches,
+    allows,
+    policy_statements,
+    regions_named,
+    resource_matches,
+    wildcard_problems,
+)
+from scripts.stage.provision import provision
 from tests.conftest import PROJECT_DIR, SAMPLE_BATCH, sample_bytes
 from tests.functional.conftest import Sandbox
 

@@ -9,8 +9,6 @@ that does not use ``chalicelib.aggregation``.
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import csv
 import io
 import threading
@@ -18,6 +16,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from chalice.test import Client
@@ -30,7 +29,7 @@ from chalicelib import aws, wiring
 from chalicelib.config import Settings
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
-from scripts.sandbox.provision import provision
+from scripts.stage.provision import provision
 from tests.conftest import PROJECT_DIR
 from tests.functional.conftest import Sandbox
 from tests.functional.received import Received, by_idempotency_key

@@ -7,7 +7,7 @@ from moto import mock_aws
 
 from chalicelib import aws
 from chalicelib.config import Settings
-from scripts.sandbox.provision import provision
+from scripts.stage.provision import provision
 
 
 def test_provisioning_twice_is_harmless_and_sets_what_matters(aws_credentials):

@@ -7,8 +7,10 @@ import pytest
 
 from chalicelib.config import CHALICE_CONFIG
 from chalicelib.errors import ConfigurationError
-from scripts.deploy import (S3_HANDLER, Deployment, Target, check_policy, check_target, load_stage,
-                            main)
+from scripts.deploy import main
+from scripts.stage.config import S3_HANDLER, Target, load_stage
+from scripts.stage.plan import Deployment
+from scripts.stage.validate import check_policy, check_target
 
 AWS = {"AWS_DEFAULT_REGION": "us-east-1"}
 DEV_NAMES = ["order-pipeline-dev-ingest", "order-pipeline-dev-batches", "order-pipeline-dev-customers",

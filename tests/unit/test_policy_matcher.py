@@ -1,11 +1,17 @@
-"""The IAM policy matcher (scripts/deploy.py) follows IAM's wildcard rules."""
+"""The IAM policy matcher (scripts/stage/policy.py) follows IAM's wildcard rules."""
 from __future__ import annotations
 
 import pytest
 
 from chalicelib.errors import ConfigurationError
-from scripts.deploy import (action_matches, allows, policy_statements, regions_named,
-                            resource_matches, wildcard_problems)
+from scripts.stage.policy import (
+    action_matches,
+    allows,
+    policy_statements,
+    regions_named,
+    resource_matches,
+    wildcard_problems,
+)
 
 
 @pytest.mark.parametrize("pattern, action, expected", [

@@ -1,6 +1,7 @@
-"""Creates the pipeline's AWS resources; safe to run any number of times.
+"""Creates the stage's buckets, table and queues; safe to run any number of times.
 
-Every stage uses this module: the local sandbox now, AWS stages on deploy.
+Every stage uses this module: the local sandbox when it starts
+(scripts/sandbox/lifecycle.py), AWS stages on deploy (scripts/stage/plan.py).
 It creates what is missing and sets the settings that matter on what exists;
 it never deletes anything.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
@@ -104,8 +105,8 @@ def _bucket_taken(bucket: str) -> ConfigurationError:
     # BucketAlreadyExists means someone else has this name.
     return ConfigurationError(
         f"the S3 bucket name {bucket!r} belongs to another AWS account (bucket names are "
-        f"global): choose unique INGEST_BUCKET and RESULTS_BUCKET names for the stage in {CHALICE_CONFIG}, e.g. "
-        f"with your account id or initials as a suffix, and put the same name in the "
+        f"global): choose unique INGEST_BUCKET and RESULTS_BUCKET names for the stage in "
+        f"{CHALICE_CONFIG}, e.g. with your account id or initials as a suffix, and put the same name in the "
         f"bucket ARNs of the stage's .chalice/policy-<stage>.json")
 
 
