@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
-from scripts.sandbox.emulator import one_at_a_time
+from scripts.sandbox.emulator.dynamodb import one_at_a_time
 
 NEW_ITEMS = 200
 

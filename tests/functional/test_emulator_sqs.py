@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
-from scripts.sandbox.emulator import delete_message_batch
+from scripts.sandbox.emulator.sqs import delete_message_batch
 
 MOTO_ACCOUNT = "123456789012"
 
@@ -79,7 +79,7 @@ def test_every_deleted_message_is_gone_and_stays_deleted(count):
 def test_the_retention_check_answers_as_moto_does(age_seconds, valid):
     from moto.core.utils import unix_time_millis
 
-    from scripts.sandbox.emulator import is_message_valid_based_on_retention_period
+    from scripts.sandbox.emulator.sqs import is_message_valid_based_on_retention_period
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
