@@ -1,7 +1,7 @@
 """bench: the AWS projection of one invocation and the largest file that fits it twice over."""
 from __future__ import annotations
 
-from scripts.bench import LAMBDA_SECONDS, TMP_MB, projection
+from scripts.bench.projection import LAMBDA_SECONDS, TMP_MB, projection
 
 MIB = 2 ** 20
 
