@@ -13,17 +13,17 @@ filed with that batch, so that its status shows it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chalicelib.errors import Problem, UnknownObjectKeyError
-
-KINDS = ("customers", "orders", "items")
+from chalicelib.kinds import KINDS  # imported from here by the store, the pipeline and the scripts
 
 # A batch id is letters, digits, '-' and '.', starting with a letter or digit.
 BATCH_ID_MAX = 100
 _BATCH_ID = rf"[A-Za-z0-9][A-Za-z0-9.-]{{0,{BATCH_ID_MAX - 1}}}"
 BATCH_ID_PATTERN = re.compile(_BATCH_ID)
-_FILE_NAME = re.compile(rf"(customers|orders|items)_({_BATCH_ID})\.csv")
+_FILE_NAME = re.compile(rf"({'|'.join(map(re.escape, KINDS))})_({_BATCH_ID})\.csv")
 _BATCH_ID_CHAR = re.compile(r"[A-Za-z0-9.-]")
 _CHARACTER_NAMES = {"_": "an underscore '_'", " ": "a space", "#": "'#'", "/": "'/'"}
 
@@ -49,7 +49,7 @@ class BatchRef:
         return f"batch {self.batch_id} in {where}"
 
     @classmethod
-    def parse(cls, text: str) -> "BatchRef":
+    def parse(cls, text: str) -> BatchRef:
         """``partner-a/20230828`` (as ``make status BATCH=`` takes it) into folder and id."""
         folder, _, batch_id = text.strip().rpartition("/")
         return cls(folder, batch_id)
@@ -109,7 +109,7 @@ def parse_object_key(key: str) -> ObjectName:
     suggestion = f"{diagnosis.kind or '<kind>'}_{fixed}.csv"
     hint = (f"Rename the file to {suggestion} and upload it again"
             + (f" into {folder}/" if folder and not folder_problems else "")
-            + ": a file's name is its kind (customers, orders or items, in lower case), '_', "
+            + f": a file's name is its kind ({_one_of(KINDS)}, in lower case), '_', "
               "the batch id (letters, digits, '-' and '.'), and '.csv' in lower case.")
     raise MisnamedObjectError(key, problems, hint, batch, diagnosis.kind)
 
@@ -191,7 +191,7 @@ def _diagnose_stem(stem: str, problems: list[Problem]) -> tuple[str | None, str]
             return kind, rest
     head, underscore, rest = stem.partition("_")
     problems.append(_problem(head if underscore else stem,
-                             "the name must start with the kind: customers_, orders_ or items_"))
+                             f"the name must start with the kind: {_one_of([k + '_' for k in KINDS])}"))
     return None, rest if BATCH_ID_PATTERN.fullmatch(rest) else ""
 
 
@@ -209,6 +209,12 @@ def _batch_id_problems(batch_text: str) -> list[Problem]:
         problems.append(_problem(batch_text, f"the batch id is {len(batch_text)} characters "
                                              f"long; at most {BATCH_ID_MAX} are allowed"))
     return problems
+
+
+def _one_of(words: Sequence[str]) -> str:
+    """``a, b or c``."""
+    *rest, last = words
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 def _character(char: str) -> str:

@@ -1,8 +1,10 @@
 """Plain values the pipeline passes around: input rows and output messages.
 
-Input rows and order summaries are named tuples: a file has millions of them, and a tuple is made
-in C (``tuple.__new__``) and left alone by the cyclic garbage collector, where
-a dataclass instance costs a Python call and a place in every collection.
+The input rows (``Customer``, ``Order``, ``Item``) belong to the registry of
+file kinds, ``chalicelib.kinds``, and are importable from here too. They and the
+order summaries are named tuples: a file has millions of them, and a tuple is
+made in C (``tuple.__new__``) and left alone by the cyclic garbage collector,
+where a dataclass instance costs a Python call and a place in every collection.
 """
 from __future__ import annotations
 
@@ -12,22 +14,9 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from chalicelib.keys import BatchRef
+from chalicelib.kinds import Customer, Item, Order
 
-
-class Customer(NamedTuple):
-    customer_id: str
-    name: str
-
-
-class Order(NamedTuple):
-    order_id: str
-    customer_id: str
-    amount: Decimal
-
-
-class Item(NamedTuple):
-    item_id: str
-    order_id: str
+__all__ = ["Customer", "CustomerMessage", "Item", "Order", "OrderSummary"]
 
 
 class OrderSummary(NamedTuple):

@@ -22,9 +22,9 @@ a standard queue could rely on anyway.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Generator, Iterable
 from decimal import Decimal
 from operator import itemgetter
-from typing import Iterable, Iterator
 
 from chalicelib.aggregation import BatchSummary, aggregate_batch, customer_messages, join_items
 from chalicelib.model import Customer, CustomerMessage, Item, Order, OrderSummary
@@ -41,7 +41,7 @@ def partition_count(rows: int) -> int:
 def batch_messages(batch_id: str, revision: int, customers: Iterable[Customer],
                    orders: Iterable[Order], items: Iterable[Item], partitions: int,
                    summary: BatchSummary, directory: str | None = None,
-                   folder: str = "") -> Iterator[CustomerMessage]:
+                   folder: str = "") -> Generator[CustomerMessage]:
     """Every customer's message; ``summary`` is filled in as they are made.
 
     The rows are read once each, in the order customers, orders, items for a

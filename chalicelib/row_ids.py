@@ -19,8 +19,8 @@ from __future__ import annotations
 import heapq
 import shutil
 import tempfile
+from collections.abc import Iterator
 from operator import itemgetter
-from typing import Iterator
 
 from chalicelib.spill import SpillFiles
 
@@ -73,7 +73,8 @@ class RowIds:
     def far_repeats(self, limit: int) -> tuple[int, int, list[tuple[int, str, int]]]:
         """The repeats further apart than the window: how many; how many of their
         lines had no other problem; and the first ``limit`` as (line, id, first line)."""
-        if self._files is None:
+        files = self._files
+        if files is None:
             return 0, 0, []
         self._spill()
         count = newly_rejected = 0
@@ -81,7 +82,7 @@ class RowIds:
         try:
             for partition in range(self.partitions):
                 found = []
-                for line, row_id, first_line, had_problem in self._repeats_in(partition):
+                for line, row_id, first_line, had_problem in self._repeats_in(files, partition):
                     found.append((line, row_id, first_line))
                     newly_rejected += not had_problem
                 count += len(found)
@@ -99,10 +100,11 @@ class RowIds:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = self._files = None
 
-    def _repeats_in(self, partition: int) -> Iterator[tuple[int, str, int, bool]]:
+    @staticmethod
+    def _repeats_in(files: SpillFiles, partition: int) -> Iterator[tuple[int, str, int, bool]]:
         first_lines: dict[str, int] = {}
         # Windows are written in line order, so the first line read for an id is its first.
-        for row_id, line, rejected in self._files.read(partition):
+        for row_id, line, rejected in files.read(partition):
             first = first_lines.setdefault(row_id, int(line))
             if first != int(line):
                 yield int(line), row_id, first, rejected == "1"
@@ -122,7 +124,7 @@ class RowIds:
         if self._files is None:
             self._folder = tempfile.mkdtemp(prefix="row-ids-", dir=self._directory)
             self._files = SpillFiles(self._folder, "ids", self.partitions)
-        self._files.write_all(self._spilled_rows(), itemgetter(0))
+        self._files.write_all(self._spilled_rows(), itemgetter(0))  # rows are (id, line, rejected)
         self._recent.clear()
         self._blocks.clear()
         self._rejected.clear()

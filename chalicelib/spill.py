@@ -5,9 +5,11 @@ small enough to be read back and worked on alone.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 
 class SpillFiles:
@@ -16,19 +18,16 @@ class SpillFiles:
     def __init__(self, folder: str, name: str, partitions: int) -> None:
         self._paths = [os.path.join(folder, f"{name}-{n}.csv") for n in range(partitions)]
 
-    def write_all(self, rows: Iterable, key: Callable[[object], str]) -> None:
+    def write_all(self, rows: Iterable, key: Callable[[Any], str]) -> None:
         """Append ``rows``, each to the partition its key hashes to."""
         # hash() of a str is salted per process, which is all a partition needs:
         # files are written and read by the same invocation.
-        files = [open(path, "a", newline="", encoding="utf-8") for path in self._paths]
-        try:
-            writers = [csv.writer(f).writerow for f in files]
+        with contextlib.ExitStack() as files:  # every one opened is closed, even if one fails
+            writers = [csv.writer(files.enter_context(open(path, "a", newline="", encoding="utf-8"))).writerow
+                       for path in self._paths]
             count = len(writers)
             for row in rows:
                 writers[hash(key(row)) % count](row)
-        finally:
-            for f in files:
-                f.close()
 
     def read(self, partition: int) -> Iterator[list[str]]:
         """The partition's rows in the order written; the file is removed once read."""

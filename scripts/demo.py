@@ -22,25 +22,25 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 from botocore.exceptions import ClientError
 
 from chalicelib import aws
 from chalicelib.config import PROJECT_DIR
 from chalicelib.errors import PipelineError
+from chalicelib.kinds import CUSTOMERS, KINDS
 from chalicelib.messages import from_json
-from chalicelib.payloads import read_body
 from chalicelib.parsing import decode_lines
+from chalicelib.payloads import read_body
+from scripts.logs import format_line
 from scripts.sandbox import lifecycle
 from scripts.sandbox.state import sandbox_dir
-from scripts.logs import format_line
 from scripts.tail import peek
 
 SAMPLE_BATCH = "20230828"
-KINDS = ("customers", "orders", "items")
 
 
 class DemoError(PipelineError):
@@ -218,7 +218,7 @@ def run(timeout: float, keep: bool) -> int:
               f"its own, {folder}/, with awslocal:")
         upload(files, state.ingest_bucket, folder, env)
         uploaded_at = time.time()  # wall clock: the queue's send times are epoch milliseconds
-        expected = customer_count(data_dir / f"customers_{SAMPLE_BATCH}.csv")
+        expected = customer_count(data_dir / f"{CUSTOMERS.name}_{SAMPLE_BATCH}.csv")
         print(f"\nThe event runner invokes the handler for each file; waiting for the {expected} "
               f"customer messages of {folder}/ batch {SAMPLE_BATCH} on {state.output_queue_url} "
               f"(looked at, not received: other batches' messages are left alone):")

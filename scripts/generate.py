@@ -20,12 +20,16 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from chalicelib.kinds import CUSTOMERS, ITEMS, KINDS, ORDERS, FileKind
 from scripts.progress import Progress
 from scripts.sandbox.state import sandbox_dir
+
+_STEP = 10_000  # rows made and written at once
 
 
 @dataclass
@@ -42,63 +46,91 @@ class Manifest:
     files: dict[str, str]
 
 
+@dataclass
+class _Made:
+    """What the pipeline must make of the rows, counted as they are made."""
+
+    total_cents: int = 0  # of orders with a known customer
+    orphan_orders: int = 0
+    orphan_items: int = 0
+    invalid_rows: int = 0
+
+
 def generate(out_dir: Path, batch_id: str, customers: int, orders: int, items: int,
              seed: int = 1, orphans: float = 0.0, invalid: float = 0.0,
              progress: bool = True) -> Manifest:
     rng = random.Random(seed)
     folder = out_dir / batch_id
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {kind: folder / f"{kind}_{batch_id}.csv" for kind in ("customers", "orders", "items")}
+    paths = {kind: folder / f"{kind}_{batch_id}.csv" for kind in KINDS}
     bar = Progress(customers + orders + items, f"generating {batch_id}") if progress else None
-    step = 10_000
-
-    with open(paths["customers"], "w", encoding="utf-8", newline="") as out:
-        out.write("customer_id,customer_name\n")
-        for start in range(0, customers, step):
-            out.write("".join(f"{n},Customer {n}\n" for n in range(start, min(customers, start + step))))
-            bar and bar.advance(min(step, customers - start))
-
-    total_cents = 0
-    orphan_orders = invalid_rows = 0
-    with open(paths["orders"], "w", encoding="utf-8", newline="") as out:
-        out.write("order_id,customer_id,amount\n")
-        for start in range(0, orders, step):
-            lines = []
-            for n in range(start, min(orders, start + step)):
-                cents = rng.randrange(1, 100_000)
-                if invalid and rng.random() < invalid:
-                    invalid_rows += 1
-                    lines.append(f"o{n},{rng.randrange(customers)},{cents / 100}x\n")
-                elif orphans and rng.random() < orphans:
-                    orphan_orders += 1
-                    lines.append(f"o{n},unknown-{n},{cents // 100}.{cents % 100:02d}\n")
-                else:
-                    total_cents += cents
-                    lines.append(f"o{n},{rng.randrange(customers)},{cents // 100}.{cents % 100:02d}\n")
-            out.write("".join(lines))
-            bar and bar.advance(len(lines))
-
-    orphan_items = 0
-    with open(paths["items"], "w", encoding="utf-8", newline="") as out:
-        out.write("item_id,order_id\n")
-        for start in range(0, items, step):
-            lines = []
-            for n in range(start, min(items, start + step)):
-                if orphans and rng.random() < orphans:
-                    orphan_items += 1
-                    lines.append(f"i{n},unknown-{n}\n")
-                else:
-                    lines.append(f"i{n},o{rng.randrange(orders)}\n")
-            out.write("".join(lines))
-            bar and bar.advance(len(lines))
+    made = _Made()
+    # In this order: the same seed must give the same bytes.
+    _write(paths[CUSTOMERS.name], CUSTOMERS, _customer_lines(customers), bar)
+    _write(paths[ORDERS.name], ORDERS, _order_lines(rng, customers, orders, orphans, invalid, made), bar)
+    _write(paths[ITEMS.name], ITEMS, _item_lines(rng, orders, items, orphans, made), bar)
     if bar:
         bar.finish()
 
-    manifest = Manifest(batch_id, seed, customers, orders, items, orphan_orders, orphan_items,
-                        invalid_rows, str(Decimal(total_cents).scaleb(-2)),
+    manifest = Manifest(batch_id, seed, customers, orders, items, made.orphan_orders, made.orphan_items,
+                        made.invalid_rows, str(Decimal(made.total_cents).scaleb(-2)),
                         {kind: str(path) for kind, path in paths.items()})
     (folder / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
+
+
+def _write(path: Path, kind: FileKind, blocks: Iterator[list[str]], bar: Progress | None) -> None:
+    """The file: the kind's header, then the lines (their values in the order of its columns)."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(kind.header + "\n")
+        for lines in blocks:
+            out.write("".join(lines))
+            if bar:
+                bar.advance(len(lines))
+
+
+def _steps(count: int) -> Iterator[range]:
+    for start in range(0, count, _STEP):
+        yield range(start, min(count, start + _STEP))
+
+
+def _customer_lines(customers: int) -> Iterator[list[str]]:
+    for numbers in _steps(customers):
+        yield [f"{n},Customer {n}\n" for n in numbers]
+
+
+def _order_lines(rng: random.Random, customers: int, orders: int, orphans: float, invalid: float,
+                 made: _Made) -> Iterator[list[str]]:
+    """Orders spread over the customers at random, ``orphans`` of them of no known customer
+    and ``invalid`` of them with an amount that is no number."""
+    for numbers in _steps(orders):
+        lines = []
+        for n in numbers:
+            cents = rng.randrange(1, 100_000)
+            if invalid and rng.random() < invalid:
+                made.invalid_rows += 1
+                lines.append(f"o{n},{rng.randrange(customers)},{cents / 100}x\n")
+            elif orphans and rng.random() < orphans:
+                made.orphan_orders += 1
+                lines.append(f"o{n},unknown-{n},{cents // 100}.{cents % 100:02d}\n")
+            else:
+                made.total_cents += cents
+                lines.append(f"o{n},{rng.randrange(customers)},{cents // 100}.{cents % 100:02d}\n")
+        yield lines
+
+
+def _item_lines(rng: random.Random, orders: int, items: int, orphans: float,
+                made: _Made) -> Iterator[list[str]]:
+    """Items spread over the orders at random, ``orphans`` of them of no known order."""
+    for numbers in _steps(items):
+        lines = []
+        for n in numbers:
+            if orphans and rng.random() < orphans:
+                made.orphan_items += 1
+                lines.append(f"i{n},unknown-{n}\n")
+            else:
+                lines.append(f"i{n},o{rng.randrange(orders)}\n")
+        yield lines
 
 
 def main(argv: list[str] | None = None) -> int:

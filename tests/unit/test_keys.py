@@ -6,6 +6,7 @@ import pytest
 from chalicelib.errors import Problem
 from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, parse_object_key
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_at_the_top_of_the_bucket(kind):
     key = f"{kind}_20230828.csv"

@@ -52,7 +52,8 @@ def test_bom_and_line_ends_do_not_change_the_rows(bom, end):
 
 
 def test_the_last_line_needs_no_line_end():
-    assert parse("items", b"item_id,order_id\n501,1001\n502,1001") == [Item("501", "1001"), Item("502", "1001")]
+    assert parse("items", b"item_id,order_id\n501,1001\n502,1001") == [Item("501", "1001"),
+                                                                       Item("502", "1001")]
 
 
 @pytest.mark.parametrize("kind, data, expected", [
@@ -120,7 +121,7 @@ TRICKY = BOM + ("customer_id,customer_name,notes\r\n"
           "1,José Müller,\r\n"
           '2," Doe, Jane ","first line\r\nsecond line"\r\n'
           "\r\n"
-          "3,日本 🎉,x\r\n").encode("utf-8")
+          "3,日本 🎉,x\r\n").encode()
 TRICKY_ROWS = [Customer("1", "José Müller"), Customer("2", " Doe, Jane "), Customer("3", "日本 🎉")]
 
 
@@ -616,7 +617,7 @@ def test_a_repeated_extra_column_is_ignored():
 def test_no_rows_after_the_first_problem_but_every_problem_listed():
     data = csv_bytes(ORDERS_HEADER, "1,1,1.00", "2,1,2.00", "3,1,x", "4,1,4.00", "5,,5.00")
     stats = ParseStats()
-    yielded = []
+    yielded: list = []
 
     with pytest.raises(InvalidFileError) as caught:
         for row in parse_rows("orders", [data], "orders_b1.csv", stats=stats):

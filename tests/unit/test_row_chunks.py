@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.item_sizes import MAX_ITEM_BYTES
+from chalicelib.kinds import KINDS
 from chalicelib.model import Customer, Item, Order
 from chalicelib.row_chunks import CHUNK_RAW_BYTES, cut_chunks, decode_chunk
 
-ROWS = {
+ROWS: dict[str, list[tuple]] = {
     "customers": [Customer("1", "John Doe"), Customer("2", "Ünïcødé 名前"), Customer("3", "")],
     # Amounts keep their scale: 250.00 must not come back as 250.
     "orders": [Order("1001", "1", Decimal("250.00")), Order("1002", "2", Decimal("0.10")),
@@ -81,3 +82,14 @@ def test_incompressible_rows_still_fit_a_dynamodb_item():
 def test_a_value_holding_a_separator_is_refused_rather_than_split(row):
     with pytest.raises(ValueError, match="holds a tab or a line break"):
         list(cut_chunks("customers", [row]))
+
+
+def test_every_kind_has_sample_rows_here():
+    assert sorted(ROWS) == sorted(KINDS)
+
+
+def test_a_chunk_whose_lines_do_not_have_the_kinds_fields_is_refused():
+    [chunk] = cut_chunks("items", ROWS["items"])  # two values a line, not three
+
+    with pytest.raises(ValueError, match="6 values in 3 lines, not 3 a line"):
+        decode_chunk("orders", chunk.data)

@@ -1,11 +1,9 @@
 """row_ids: repeated ids found however far apart, with memory for a window of ids only."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import row_ids
 from chalicelib.errors import InvalidFileError
 from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.row_ids import RowIds
@@ -42,12 +40,12 @@ def test_no_files_while_the_window_is_not_full(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def parse_outcome(data: bytes, cuts: list[int]):
+def parse_outcome(data: bytes, cuts: list[int], ids: RowIds | None = None):
     points = sorted({c for c in cuts if c < len(data)} | {0, len(data)})
     stats = ParseStats()
     try:
         rows = list(parse_rows("items", [data[a:b] for a, b in zip(points, points[1:])], "f.csv",
-                               max_reported=5, stats=stats))
+                               max_reported=5, stats=stats, ids=ids))
         return rows, None, (stats.rows_read, stats.rows_rejected)
     except InvalidFileError as exc:
         return None, ([(p.line, p.column, p.value) for p in exc.problems], exc.problem_count), (
@@ -61,9 +59,6 @@ def test_a_small_window_finds_the_same_problems_as_a_window_that_holds_the_file(
     data = ("item_id,order_id\n" + "".join(f"{i},1\n" for i in ids)).encode("utf-8")
     whole = parse_outcome(data, cuts)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(row_ids, "WINDOW", window)
-        patch.setattr(row_ids, "PARTITIONS", 3)
-        small = parse_outcome(data, cuts)
+    small = parse_outcome(data, cuts, RowIds(window=window, partitions=3))
 
     assert small == whole
