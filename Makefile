@@ -33,7 +33,7 @@ export SANDBOX SANDBOX_PORT STAGE CHAOS CHAOS_SEED
 export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
 
-.PHONY: help venv check demo test test-unit test-functional test-e2e \
+.PHONY: help venv check demo test lint test-unit test-functional test-e2e \
         local-up local-down local-status local-env local-run local-deliver local-api logs tail status replay \
         generate upload bench deploy destroy clean
 
@@ -57,8 +57,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt .python-version 
 demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages (SANDBOX= for another)
 	SANDBOX=$(if $(filter auto,$(SANDBOX)),embedded,$(SANDBOX)) $(BIN)/python -m scripts.demo
 
-test: $(STAMP) ## Run every test tier: unit, functional, e2e
+test: lint ## Check the code (make lint), then run every test tier: unit, functional, e2e (what CI runs)
 	$(BIN)/python -m pytest tests
+
+lint: $(STAMP) ## Check the code: ruff (style, imports, likely bugs) and mypy (types), configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-unit: $(STAMP) ## Run the unit tests (pure functions, no I/O)
 	$(BIN)/python -m pytest tests/unit

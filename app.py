@@ -28,7 +28,11 @@ def on_csv_uploaded(event):
 
 def _batch(batch_id):
     """The batch a route names; its folder is ``?folder=`` (the key's prefix)."""
-    return api.batch_ref(batch_id, app.current_request.query_params)
+    request = app.current_request
+    assert request is not None  # Chalice sets it before it calls a route's handler
+    # batch_ref reads one value per name; a MultiDict's is the last, and so is the dict's.
+    query = None if request.query_params is None else dict(request.query_params)
+    return api.batch_ref(batch_id, query)
 
 
 @app.route("/batches/{batch_id}", methods=["GET"], authorizer=iam)

@@ -8,11 +8,11 @@ does both at once, for a batch that fits in memory.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
-from typing import Callable, Iterable
 
 from chalicelib.gcpause import gc_paused
 from chalicelib.model import Customer, CustomerMessage, Item, Order, OrderSummary

@@ -20,7 +20,7 @@ from chalicelib.messages import to_json
 from chalicelib.status import batch_status
 from chalicelib.wiring import pipeline_from_environment, store_and_reports
 
-_JSON = {"Content-Type": "application/json"}
+_JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # What a percent-encoded path segment is made of (RFC 3986 pchar): a value with
 # anything else (a space, "ü") cannot still be encoded, so it was decoded already.
 _ENCODED_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%]*")

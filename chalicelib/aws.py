@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from chalicelib.errors import ConfigurationError
 
@@ -45,7 +45,7 @@ class Settings:
     stage: str = DEFAULT_STAGE
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         missing = [name for name in _REQUIRED if not env.get(name)]
         if missing:
@@ -68,7 +68,7 @@ class Settings:
 
     @classmethod
     def for_stage(cls, stage: str = DEFAULT_STAGE,
-                  overrides: Mapping[str, str] | None = None) -> "Settings":
+                  overrides: Mapping[str, str] | None = None) -> Settings:
         """Settings as the stage's function sees them, for tools and tests."""
         env = dict(stage_environment(stage))
         env.update(overrides or {})

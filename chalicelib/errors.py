@@ -11,8 +11,8 @@ Errors fall in two families, because they call for opposite reactions:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 class PipelineError(Exception):
@@ -36,12 +36,12 @@ MISSING_RESOURCE_CODES = {"ResourceNotFoundException": "table", "NoSuchBucket": 
 
 def missing_resource(error: Exception, stage: str) -> MissingResourceError | None:
     """``error`` said plainly with the command that makes the resource, if it is a missing one."""
-    response = getattr(error, "response", None)
-    code = (response or {}).get("Error", {}).get("Code", "")
+    details = (getattr(error, "response", None) or {}).get("Error", {})
+    code = details.get("Code", "")
     if code not in MISSING_RESOURCE_CODES:
         return None
     what = (f"a {MISSING_RESOURCE_CODES[code]} of stage {stage!r} does not exist where the "
-            f"function runs ({code}: {response['Error'].get('Message', '')})")
+            f"function runs ({code}: {details.get('Message', '')})")
     if stage == SANDBOX_STAGE:
         return MissingResourceError(f"{what}. `make local-up` puts the sandbox's table, queues and "
                                     f"buckets back")

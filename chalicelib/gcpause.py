@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 _lock = threading.Lock()
 _holders = 0  # blocks inside gc_paused now, in any thread

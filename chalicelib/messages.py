@@ -12,7 +12,6 @@ from typing import Any
 
 from chalicelib.model import CustomerMessage
 
-
 _CENTS = Decimal("0.01")
 
 
@@ -26,11 +25,12 @@ def _string(value: str) -> str:
 
 
 def to_json(message: CustomerMessage) -> str:
+    # JSON templates: with %-formatting their braces stay as they are written.
     orders = ", ".join(
-        '{"id": %s, "amount": %s, "item_ids": [%s]}'
+        '{"id": %s, "amount": %s, "item_ids": [%s]}'  # noqa: UP031
         % (_string(o.order_id), _number(o.amount), ", ".join(_string(i) for i in o.item_ids))
         for o in message.orders)
-    return ('{"id": %s, "name": %s, "total_amount_spent": %s, "orders": [%s], '
+    return ('{"id": %s, "name": %s, "total_amount_spent": %s, "orders": [%s], '  # noqa: UP031
             '"batch_id": %s, "folder": %s, "revision": %d}'
             % (_string(message.customer_id), _string(message.name),
                _number(message.total_amount_spent), orders,

@@ -19,30 +19,46 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterator
-
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
 from chalicelib.aggregation import BatchSummary
-from chalicelib.errors import (BatchNotFoundError, BatchNotReadyError, InvalidFileError, Problem,
-                               missing_resource,
-                               RejectedInputError)
+from chalicelib.errors import (
+    BatchNotFoundError,
+    BatchNotReadyError,
+    InvalidFileError,
+    Problem,
+    RejectedInputError,
+    missing_resource,
+)
 from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, parse_object_key, split_key
 from chalicelib.model import CustomerMessage
 from chalicelib.parsing import ParseStats, parse_rows
 from chalicelib.partitioning import batch_messages, partition_count
-from chalicelib.publication import (ClaimLostError, Claim, Publication, PublicationBusyError,
-                                    PublicationClaims)
+from chalicelib.publication import Claim, ClaimLostError, Publication, PublicationBusyError, PublicationClaims
 from chalicelib.publisher import SqsPublisher
 from chalicelib.reports import ReportWriter, rejection_report_key, unknown_name_report_key
+from chalicelib.store import (
+    ACCEPTED,
+    REJECTED,
+    SUPERSEDED,
+    BatchState,
+    BatchStore,
+    FileRecord,
+    MisnamedFile,
+    RowsMissingError,
+    StaleEventError,
+    WriteProgress,
+    WriteSet,
+    batch_scope,
+    folder_scope,
+    write_id_for,
+)
 from chalicelib.telemetry import Telemetry, tracer
-from chalicelib.store import (ACCEPTED, REJECTED, SUPERSEDED, BatchState, BatchStore,
-                              FileRecord, MisnamedFile, RowsMissingError, StaleEventError, WriteProgress, WriteSet,
-                              batch_scope, folder_scope, write_id_for)
 
 _CHUNK_BYTES = 1024 * 1024
 # What an invocation keeps for itself after waiting out an earlier attempt's
@@ -74,7 +90,7 @@ class Outcome:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,7 @@ class Invocation:
 
     @classmethod
     def named(cls, request_id: str = "",
-              remaining_ms: Callable[[], float] | None = None) -> "Invocation":
+              remaining_ms: Callable[[], float] | None = None) -> Invocation:
         """An invocation; without a request id (a direct call) a new one of its own."""
         invocation = cls(request_id or f"direct-{uuid.uuid4()}")
         return invocation if remaining_ms is None else cls(invocation.request_id, remaining_ms)
@@ -171,7 +187,8 @@ class Pipeline:
             if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412", "NoSuchKey"):
                 raise
             outcome.status = SUPERSEDED
-            outcome.error = f"the object changed or was deleted after this event ({exc.response['Error']['Code']})"
+            outcome.error = (f"the object changed or was deleted after this event "
+                             f"({exc.response['Error']['Code']})")
             return outcome
         etag = obj["ETag"].strip('"')
         self._telemetry.file_identified(name.batch_id, name.kind, etag, name.folder)
@@ -350,7 +367,7 @@ class Pipeline:
             publication = latest
 
     def _messages(self, batch: BatchRef, state: BatchState, revision: int,
-                  summary: BatchSummary) -> Iterator[CustomerMessage]:
+                  summary: BatchSummary) -> Generator[CustomerMessage]:
         """The batch's messages, made as they are sent: a large batch a partition at a time."""
         files = state.files
         return batch_messages(

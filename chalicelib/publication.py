@@ -41,10 +41,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from enum import Enum
-from typing import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from chalicelib.errors import PipelineError
 
@@ -72,7 +72,7 @@ def _all(*conditions: str) -> str:
     return " AND ".join(conditions)
 
 
-class PublicationState(str, Enum):
+class PublicationState(StrEnum):
     PUBLISHING = "publishing"
     PUBLISHED = "published"
 
@@ -160,7 +160,7 @@ def _legacy_lease_end(claimed_at: str) -> float:
 
 
 def iso_time(epoch: float) -> str:
-    return (datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+    return (datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"))
 
 
@@ -322,7 +322,7 @@ class PublicationClaims:
             return False
         return True
 
-    def hold(self, claim: Claim) -> "Lease":
+    def hold(self, claim: Claim) -> Lease:
         """A lease keeper for ``claim``: ``with claims.hold(claim) as lease: ... lease.check()``."""
         return Lease(self, claim)
 
@@ -357,7 +357,7 @@ class Lease:
         self._thread = threading.Thread(target=self._keep_renewing, daemon=True,
                                         name="publication-lease")
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         self._thread.start()
         return self
 

@@ -21,8 +21,9 @@ import hashlib
 import random
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Any
 
 from chalicelib.errors import MessageTooLargeError, PublishError
 from chalicelib.messages import to_json
@@ -103,7 +104,7 @@ class SqsPublisher:
             yield entries
 
     def _entry(self, message: CustomerMessage, index: int) -> dict:
-        entry = {
+        entry: dict[str, Any] = {
             "Id": str(index),
             "MessageBody": to_json(message),
             "MessageAttributes": {

@@ -14,14 +14,15 @@ _PROBLEMS_SHOWN = 5
 def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> dict[str, Any]:
     """The batch's status as plain data (the CLI prints it; an HTTP route can return it)."""
     state = store.read_batch(batch.key)
-    files = []
+    files: list[dict[str, object]] = []
     for kind in KINDS:
         record = state.files.get(kind)
         if record is None:
             files.append({"kind": kind, "outcome": "not received"})
             continue
-        entry = {"kind": kind, "key": record.key, "etag": record.etag, "rows": record.rows,
-                 "outcome": record.status, "processed_at": record.processed_at}
+        entry: dict[str, object] = {
+            "kind": kind, "key": record.key, "etag": record.etag, "rows": record.rows,
+            "outcome": record.status, "processed_at": record.processed_at}
         if record.status != REJECTED and record.expires_at:
             # Rows are kept ROW_RETENTION_DAYS; past that the file must be uploaded again.
             entry.update(rows_kept_until=record.expiry_date(),

@@ -46,16 +46,17 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
+from chalicelib import row_chunks
 from chalicelib.errors import PipelineError
 from chalicelib.item_sizes import item_size, write_units
 from chalicelib.keys import KINDS
 from chalicelib.publication import PUBLICATION_SORT_KEY, FileVersions, Publication, publication_from_item
-from chalicelib import row_chunks
 from chalicelib.row_chunks import Chunk, cut_chunks, decode_chunk
 
 ACCEPTED = "accepted"
@@ -80,7 +81,7 @@ class WriteSet:
         return f"{self.write_id}:{self.chunks}:{self.shards}"
 
     @classmethod
-    def decode(cls, text: str) -> "WriteSet":
+    def decode(cls, text: str) -> WriteSet:
         write_id, chunks, shards = text.rsplit(":", 2)
         return cls(write_id, int(chunks), int(shards))
 
@@ -107,7 +108,7 @@ class FileRecord:
         return bool(self.expires_at) and at >= self.expires_at
 
     def expiry_date(self) -> str:
-        return datetime.fromtimestamp(self.expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def replaced_sets(self) -> list[WriteSet]:
         """Sets of chunks this kind no longer points at: safe to delete (see the module doc)."""
@@ -366,7 +367,7 @@ class BatchStore:
         since been replaced: a replaced set may be being deleted, so it must
         never become current again.
         """
-        values = {
+        values: dict[str, dict[str, Any]] = {
             "object_key": {"S": record.key}, "etag": {"S": record.etag},
             "file_status": {"S": record.status}, "rows": {"N": str(record.rows)},
             "shards": {"N": str(record.shards)}, "processed_at": {"S": record.processed_at},
@@ -431,7 +432,7 @@ class BatchStore:
         return state
 
     # --- misnamed uploads -----------------------------------------------------
-    def record_misnamed(self, scope: str, record: "MisnamedFile") -> None:
+    def record_misnamed(self, scope: str, record: MisnamedFile) -> None:
         """Note a misnamed upload under ``scope`` (``batch#<key>`` or ``folder#<folder>``)."""
         item = {"pk": {"S": scope}, "sk": {"S": _MISNAMED + record.file_name},
                 "object_key": {"S": record.key}, "report_key": {"S": record.report_key},
@@ -440,7 +441,7 @@ class BatchStore:
             item["kind"] = {"S": record.kind}
         self._client.put_item(TableName=self._table, Item=item)
 
-    def misnamed_in_folder(self, folder: str) -> list["MisnamedFile"]:
+    def misnamed_in_folder(self, folder: str) -> list[MisnamedFile]:
         """Misnamed uploads of ``folder`` that name no batch."""
         paginator = self._client.get_paginator("query")
         return [_misnamed_from_item(item)
@@ -504,7 +505,7 @@ class _SlotReader:
                     if not self._put(item):
                         return
             self._put(self._DONE)
-        except BaseException as exc:  # handed to the reader's consumer, in its thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader's consumer, in its thread
             self._put(exc)
 
     def _put(self, value) -> bool:

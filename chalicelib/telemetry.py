@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import sys
+from typing import IO, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -28,7 +29,8 @@ class _CurrentStdout(io.TextIOBase):
         sys.stdout.flush()
 
 
-logger = Logger(service=SERVICE, stream=_CurrentStdout())
+# A text stream all the same: Powertools only writes and flushes it.
+logger = Logger(service=SERVICE, stream=cast(IO[str], _CurrentStdout()))
 tracer = Tracer(service=SERVICE)
 
 

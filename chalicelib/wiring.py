@@ -28,7 +28,7 @@ def _build(settings: Settings, endpoint: str | None) -> Pipeline:
     try:
         queue_url = sqs.get_queue_url(QueueName=settings.output_queue_name)["QueueUrl"]
     except sqs.exceptions.QueueDoesNotExist as exc:
-        raise missing_resource(exc, settings.stage) from exc
+        raise missing_resource(exc, settings.stage) or exc from exc
     s3 = aws.client("s3")
     return Pipeline(
         s3=s3,

@@ -14,8 +14,9 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from scripts.sandbox.state import sandbox_dir
 

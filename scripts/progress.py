@@ -47,7 +47,7 @@ class Progress:
         return (f"{self.label:<24} [{bar:<30}] {share:6.1%}  {self.done:,}/{self.total:,} {self.unit}"
                 f"  {rate:,.0f}/s")
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -27,12 +27,12 @@ from typing import TextIO
 from urllib.parse import unquote_plus
 
 from chalicelib import aws
-from scripts.sandbox import lifecycle
-from scripts.sandbox.state import sandbox_dir
-from scripts.sandbox.runner import EventRunner, build_runner
-from scripts.sandbox.wording import plural
-from scripts.sandbox.visibility import VisibilityKeeper
 from scripts.logs import format_line
+from scripts.sandbox import lifecycle
+from scripts.sandbox.runner import EventRunner, build_runner
+from scripts.sandbox.state import sandbox_dir
+from scripts.sandbox.visibility import VisibilityKeeper
+from scripts.sandbox.wording import plural
 
 # Long enough that nothing taken in this run is handed out again before it ends.
 _SNAPSHOT_VISIBILITY = 900
@@ -92,7 +92,8 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False,
 
 
 def _replay_one(runner: EventRunner, message: dict, result: ReplayResult, dry_run: bool) -> bool:
-    """Replay one dead-letter record; False if it stays on the queue (no event in it, a dry run, no handler)."""
+    """Replay one dead-letter record; False if it stays on the queue (no event in it, a dry run,
+    no handler)."""
     record = _record_of(message["Body"])
     if record is None:
         result.left_in_place += 1

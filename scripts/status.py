@@ -18,7 +18,6 @@ from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from scripts.sandbox import lifecycle
 
-
 EXAMPLE_ID = "20230828"
 
 

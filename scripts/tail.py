@@ -31,8 +31,8 @@ from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
 from scripts.sandbox import lifecycle
-from scripts.sandbox.state import State
 from scripts.sandbox.emulator import PEEK_PATH
+from scripts.sandbox.state import State
 
 HEADER = (f"{'sent':<9}{'folder':<27}{'batch':<14}{'rev':>4}  {'id':<8}{'name':<22}"
           f"{'orders':>6}{'total':>14}")

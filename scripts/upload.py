@@ -26,8 +26,8 @@ from chalicelib.errors import RejectedInputError
 from chalicelib.keys import BatchRef, parse_object_key
 from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
-from scripts.sandbox import lifecycle
 from scripts.progress import Progress
+from scripts.sandbox import lifecycle
 
 
 def files_to_upload(paths: list[Path]) -> list[Path]:

@@ -27,8 +27,16 @@ import shlex
 import sys
 
 from chalicelib.errors import PipelineError
-from scripts.sandbox.lifecycle import (RUNNER_MODULE, deliver, down, require_running, save_state,
-                                       stop_process, pid_alive, up)
+from scripts.sandbox.lifecycle import (
+    RUNNER_MODULE,
+    deliver,
+    down,
+    pid_alive,
+    require_running,
+    save_state,
+    stop_process,
+    up,
+)
 from scripts.sandbox.local_api import serve_api
 from scripts.sandbox.state import HOST, TO_FUNCTION, TO_RUNNER
 from scripts.sandbox.status import status
@@ -95,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deliver":
             if not args.to:
                 parser.error("deliver needs --to runner or --to function")
-            state = require_running()
-            if state is None:
+            running = require_running()
+            if running is None:
                 return 1
-            state = deliver(state, args.to)
+            state = deliver(running, args.to)
             where = (f"local event runner (pid {state.runner_pid}; `make local-run` takes over "
                      f"in the foreground)" if args.to == TO_RUNNER
                      else "function deployed in LocalStack")

@@ -20,7 +20,7 @@ class CodeState:
 
     files: tuple[tuple[str, int, int], ...]
 
-    def changes_from(self, before: "CodeState") -> list[str]:
+    def changes_from(self, before: CodeState) -> list[str]:
         """The files added, removed or changed since ``before``."""
         old, new = {f[0]: f for f in before.files}, {f[0]: f for f in self.files}
         return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))

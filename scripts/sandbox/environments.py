@@ -8,6 +8,7 @@ warm and which busy, function by function, for `make local-status`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -122,14 +123,12 @@ def start_environment(function: FunctionConfig, stage: str, package: Package,
     theirs.close()
     connection = Connection(ours.detach())
     environment = Environment(uuid.uuid4().hex[:8], process, connection,
-                              datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                              datetime.now(UTC).isoformat(timespec="seconds"))
     started = time.monotonic()
     ready = None
     if connection.poll(init_timeout):
-        try:
+        with contextlib.suppress(EOFError):
             ready = connection.recv()
-        except EOFError:
-            pass
     else:
         ready = {"ready": False, "error": f"Init timed out after {init_timeout:.2f} seconds",
                  "error_type": "Sandbox.Timedout"}

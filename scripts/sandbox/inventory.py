@@ -51,7 +51,7 @@ def stage_resources(settings: Settings) -> list[Resource]:
         ("output queue", settings.output_queue_name),
         ("dead-letter queue", settings.dead_letter_queue_name))]
     # One row per resource, even where two settings name the same one.
-    unique = {}
+    unique: dict[tuple[str, str], Resource] = {}
     for resource in resources:
         unique.setdefault((resource.kind, resource.name), resource)
     return list(unique.values())

@@ -14,8 +14,8 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from scripts.sandbox import function_package, memory, worker
 from scripts.sandbox.chaos.settings import Chaos

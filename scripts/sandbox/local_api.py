@@ -1,13 +1,14 @@
 """`make local-api`: `chalice local` against the sandbox, restarted when the app's code changes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from chalicelib.config import PROJECT_DIR
 from scripts.sandbox.errors import SandboxError
@@ -29,10 +30,8 @@ def api_sources(project_dir: Path = PROJECT_DIR) -> dict[Path, int]:
              *sorted((project_dir / "chalicelib").rglob("*.py"))]
     mtimes = {}
     for path in paths:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # deleted: its absence is a change too
             mtimes[path] = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            pass  # deleted: its absence is a change too
     return mtimes
 
 

@@ -13,9 +13,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from chalicelib.config import PROJECT_DIR
 from chalicelib.errors import PipelineError

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from scripts.sandbox.errors import SandboxError
 

@@ -1,6 +1,7 @@
 """Starting, finding and stopping the sandbox's background processes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,10 +63,8 @@ def stop_process(pid: int, expect: str, timeout: float = 10) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def spawn(command: list[str], log_file: Path, env: dict[str, str],

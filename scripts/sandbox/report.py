@@ -66,8 +66,8 @@ def parse_report(line: str) -> Report | None:
     start = line.find("REPORT RequestId: ")
     if start < 0:
         return None
-    fields = dict((name.strip(), value.strip())
-                  for name, value in _FIELD.findall(line[start + len("REPORT "):]))
+    fields = {name.strip(): value.strip()
+              for name, value in _FIELD.findall(line[start + len("REPORT "):])}
     try:
         return Report(
             request_id=fields["RequestId"],

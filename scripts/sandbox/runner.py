@@ -40,10 +40,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote_plus
 
 from chalice.app import S3EventConfig
@@ -110,7 +110,7 @@ class Invocation:
     ok: bool
     attempts: int
     duration_ms: float
-    result: dict | None = None
+    result: object = None  # what the handler returned: any JSON value (the app's handlers return a dict)
     error: str = ""
     error_type: str = ""
 
@@ -318,7 +318,7 @@ class EventRunner:
         # dead-lettered events look the same in the sandbox and in AWS.
         record = {
             "version": "1.0",
-            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "timestamp": datetime.now(UTC).isoformat(),
             "requestContext": {"requestId": request_id, "functionArn": handler,
                                "condition": "RetriesExhausted",
                                "approximateInvokeCount": invocation.attempts},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+
 from chalicelib import aws
 from chalicelib.config import Settings
 from scripts.sandbox.chaos.settings import FAULT_MARK, Chaos

@@ -5,10 +5,11 @@
 
 The runner starts it with the function's environment variables already set,
 as Lambda does, and with nothing importable but the function's deployment
-package (``function_package``): this module uses the standard library only. At init it imports the handler's module (``app.py``) once,
-timed and reported; then it handles one invocation at a time for as long as it
-lives, so module state (cached clients, anything at module level) carries over
-from one invocation to the next in the same environment, and only there.
+package (``function_package``): this module uses the standard library only.
+At init it imports the handler's module (``app.py``) once, timed and reported;
+then it handles one invocation at a time for as long as it lives, so module
+state (cached clients, anything at module level) carries over from one
+invocation to the next in the same environment, and only there.
 
 Each invocation calls the handler as Lambda's runtime calls the handler
 setting ``app.<function>`` that `chalice deploy` writes: with the event and a
@@ -33,8 +34,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection
-from typing import Iterator, Mapping
+from types import ModuleType
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -68,10 +70,12 @@ def load_handler(handler: str, project: str | None = None):
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def load_chaos(package: str):
+def load_chaos(package: str) -> tuple[ModuleType, ModuleType]:
     """The sandbox's chaos package, from its folder (nothing of the sandbox is on the path)."""
     spec = importlib.util.spec_from_file_location(
         "sandbox_chaos", os.path.join(package, "__init__.py"), submodule_search_locations=[package])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no chaos package to load in {package}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["sandbox_chaos"] = module
     spec.loader.exec_module(module)
@@ -123,7 +127,8 @@ def die_with(parent: int) -> None:
 
 
 def serve(connection: Connection, handler_setting: str, chaos_package: str = "") -> int:
-    wire = settings = None
+    wire: ModuleType | None = None
+    settings: ModuleType | None = None
     started = time.monotonic()
     try:
         if chaos_package:  # before the app builds any client: every botocore session gets the hook
@@ -141,7 +146,7 @@ def serve(connection: Connection, handler_setting: str, chaos_package: str = "")
             request = connection.recv()
         except EOFError:
             return 0  # the runner closed the environment
-        if wire is not None:
+        if wire is not None and settings is not None:  # load_chaos sets both or neither
             wire.begin(settings.Chaos.from_dict(request.get("chaos")), request["request_id"],
                        request.get("chaos_key") or request["request_id"],
                        request.get("attempt", 1), request.get("final", True))

@@ -40,7 +40,7 @@ class RunningSandbox:
             self.base_env.pop(name, None)
         self.env: dict[str, str] = {}
 
-    def use_external(self, port: int) -> "RunningSandbox":
+    def use_external(self, port: int) -> RunningSandbox:
         """SANDBOX=external against an emulator someone else runs on ``port``."""
         self.base_env.update(SANDBOX="external", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
                              AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")

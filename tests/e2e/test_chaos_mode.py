@@ -105,15 +105,17 @@ def run_under_chaos(tmp_path: Path, chaos: str, seed: int) -> tuple[dict, list[d
     finals: dict[str, Path] = {}
     with sandbox.started() as up:
         assert "Chaos mode is ON" in up
+        events_queue_name = f"{sandbox.env['INGEST_BUCKET']}-events"
         events_queue = json.loads(sandbox.awslocal(
-            "sqs", "get-queue-url", "--queue-name", f"{sandbox.env['INGEST_BUCKET']}-events").stdout)["QueueUrl"]
+            "sqs", "get-queue-url", "--queue-name", events_queue_name).stdout)["QueueUrl"]
         for n in range(BATCHES):
             batch = f"chaos-{n}"
             finals[batch] = generate(tmp_path / "first", batch, seed=n + 1)
             for kind in KINDS:
                 upload(sandbox, finals[batch] / f"{kind}_{batch}.csv", batch)
         for batch in CHANGED:  # once published, new orders (the same ids, other amounts and customers)
-            wait_for(lambda: status(sandbox, batch)["published"], 180, f"{batch} was not published")
+            wait_for(lambda batch=batch: status(sandbox, batch)["published"], 180,
+                     f"{batch} was not published")
             final = tmp_path / "final" / batch
             final.mkdir(parents=True)
             orders = generate(tmp_path / "second", batch, seed=100 + int(batch[-1])) / f"orders_{batch}.csv"

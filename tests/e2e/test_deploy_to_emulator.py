@@ -59,7 +59,8 @@ def test_the_deployed_function_has_the_stage_s_runtime_limits_and_environment(de
     python = (PROJECT_DIR / ".python-version").read_text().strip()
     assert function["Runtime"] == f"python{python}"  # the one Python of the project
     assert function["Handler"] == "app.on_csv_uploaded"
-    assert (function["MemorySize"], function["Timeout"]) == (stage["lambda_memory_size"], stage["lambda_timeout"])
+    assert (function["MemorySize"], function["Timeout"]) == (
+        stage["lambda_memory_size"], stage["lambda_timeout"])
     assert lam.get_function_concurrency(FunctionName=EVENT_FUNCTION)["ReservedConcurrentExecutions"] == \
         stage["lambda_functions"]["on_csv_uploaded"]["reserved_concurrency"]
     assert function["Environment"]["Variables"] == stage_environment(STAGE)
@@ -89,7 +90,8 @@ def test_s3_may_invoke_the_function_and_the_bucket_notifies_it(deployed):
 
     assert (statement["Action"], statement["Principal"]) == ("lambda:InvokeFunction",
                                                             {"Service": "s3.amazonaws.com"})
-    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{sandbox.env['INGEST_BUCKET']}"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:s3:::{sandbox.env['INGEST_BUCKET']}")
     assert [(c["LambdaFunctionArn"], c["Events"]) for c in notification["LambdaFunctionConfigurations"]] == [
         (arn, ["s3:ObjectCreated:*"])]
 
@@ -119,6 +121,7 @@ def test_the_rest_api_has_the_app_s_routes_and_chalice_asks_for_iam_authorizatio
                        ("/batches/{batch_id}/publish", "POST")}
     # moto does not keep the authorization: read it from the document Chalice sends.
     from chalice.deploy.swagger import SwaggerGenerator
+
     from scripts.sandbox.worker import load_app
     handler = client(sandbox, "lambda").get_function_configuration(FunctionName=API_FUNCTION)
     document = SwaggerGenerator("us-east-1", {"api_handler_arn": handler["FunctionArn"]}).generate_swagger(

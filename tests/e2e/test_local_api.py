@@ -8,11 +8,11 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from decimal import Decimal
 from pathlib import Path
-import urllib.error
-import urllib.request
 
 import pytest
 

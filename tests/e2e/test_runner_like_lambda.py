@@ -55,14 +55,16 @@ def wait_for_line(sandbox: RunningSandbox, text: str, timeout: float = 60) -> li
         if any(text in line for line in lines):
             return lines
         time.sleep(0.3)
-    raise AssertionError(f"no line with {text!r} in the runner's log:\n" + "\n".join(runner_log(sandbox)[-40:]))
+    raise AssertionError(f"no line with {text!r} in the runner's log:\n"
+                         + "\n".join(runner_log(sandbox)[-40:]))
 
 
 def dead_letters(sandbox: RunningSandbox, key: str, timeout: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout
     found = []
     while not found and time.monotonic() < deadline:
-        result = sandbox.awslocal("sqs", "receive-message", "--queue-url", sandbox.env["DEAD_LETTER_QUEUE_URL"],
+        result = sandbox.awslocal("sqs", "receive-message",
+                                  "--queue-url", sandbox.env["DEAD_LETTER_QUEUE_URL"],
                                   "--max-number-of-messages", "10", "--wait-time-seconds", "1",
                                   "--visibility-timeout", "0")
         records = [json.loads(m["Body"]) for m in json.loads(result.stdout or "{}").get("Messages", [])]

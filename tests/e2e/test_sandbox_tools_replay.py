@@ -61,7 +61,8 @@ def test_replay_prints_one_line_per_event_with_its_whole_key_and_a_summary(runni
     lines = fixed.stdout.splitlines()
     assert not any(line.startswith("{") for line in lines)
     [handled] = [line for line in lines if " -> " in line]
-    assert re.match(rf"{CLOCK}{re.escape(KEY)} -> on_csv_uploaded: accepted, 5 rows of batch replay\b", handled)
+    assert re.match(rf"{CLOCK}{re.escape(KEY)} -> on_csv_uploaded: accepted, "
+                    r"5 rows of batch replay\b", handled)
     assert lines[-1] == "Replayed 1 event: it went through and left the dead-letter queue."
     assert waiting_in_dead_letter_queue(sandbox) == 0
 

@@ -1,8 +1,10 @@
 """Functional tier: moto in-process, the app through Chalice's test client."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from urllib.parse import quote_plus
@@ -119,19 +121,28 @@ class Sandbox:
         return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
+@contextlib.contextmanager
+def running_app() -> Iterator[Sandbox]:
+    """moto in-process, the stage's resources, and the app behind Chalice's test client."""
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        wiring.clear_cache()
+        try:
+            settings = Settings.for_stage("local")
+            resources = provision(settings, aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
+            clock = Clock()
+            # The pipeline is built on the first invocation (wiring._build): its claims read this clock.
+            patch.setattr(wiring, "PublicationClaims", functools.partial(PublicationClaims, clock=clock))
+            from app import app
+            with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
+                yield Sandbox(settings, resources, client, clock=clock)
+        finally:
+            wiring.clear_cache()
+
+
 @pytest.fixture
-def sandbox(aws_credentials, monkeypatch):
-    with mock_aws():
-        wiring.clear_cache()
-        settings = Settings.for_stage("local")
-        resources = provision(settings, aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
-        clock = Clock()
-        # The pipeline is built on the first invocation (wiring._build): its claims read this clock.
-        monkeypatch.setattr(wiring, "PublicationClaims", functools.partial(PublicationClaims, clock=clock))
-        from app import app
-        with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
-            yield Sandbox(settings, resources, client, clock=clock)
-        wiring.clear_cache()
+def sandbox(aws_credentials):
+    with running_app() as sb:
+        yield sb
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ ODD_BATCH = "20240101"
 def upload_odd_ids(sandbox) -> None:
     customers = "customer_id,customer_name\n" + "".join(f"{i},Name {n}\n" for n, i in enumerate(ODD_IDS))
     sandbox.upload(f"customers_{ODD_BATCH}.csv", customers.encode("utf-8"))
-    sandbox.upload(f"orders_{ODD_BATCH}.csv", "order_id,customer_id,amount\n1,ü,2.50\n".encode("utf-8"))
+    sandbox.upload(f"orders_{ODD_BATCH}.csv", "order_id,customer_id,amount\n1,ü,2.50\n".encode())
     sandbox.upload(f"items_{ODD_BATCH}.csv", b"item_id,order_id\n10,1\n")
 
 

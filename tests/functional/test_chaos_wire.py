@@ -47,8 +47,9 @@ def client(endpoint, aws_credentials):
 
 @pytest.fixture
 def no_backoff(monkeypatch):
-    import botocore.endpoint
     from types import SimpleNamespace
+
+    import botocore.endpoint
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda seconds: None))
 
 

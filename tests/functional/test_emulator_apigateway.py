@@ -31,7 +31,8 @@ def app():
 
 
 def swagger_for(app) -> dict:
-    """The document chalice deploy builds for the app (its deployer's generator, with the function's ARN filled in)."""
+    """The document chalice deploy builds for the app (its deployer's generator, with the
+    function's ARN filled in)."""
     return SwaggerGenerator(REGION, {"api_handler_arn": FUNCTION_ARN}).generate_swagger(app)
 
 
@@ -44,7 +45,8 @@ def chalice_client() -> TypedAWSClient:
 
 def routes(rest_api_id: str) -> dict[str, list[str]]:
     """Every resource's path and its methods, as GetResources lists them."""
-    items = boto3.client("apigateway", region_name=REGION).get_resources(restApiId=rest_api_id, limit=500)["items"]
+    apigateway = boto3.client("apigateway", region_name=REGION)
+    items = apigateway.get_resources(restApiId=rest_api_id, limit=500)["items"]
     return {item["path"]: sorted(item.get("resourceMethods", {})) for item in items}
 
 
@@ -58,7 +60,8 @@ def test_chalice_s_swagger_2_document_imports_with_the_app_s_routes(apigateway_f
         apigateway = boto3.client("apigateway", region_name=REGION)
         [batch] = [item for item in apigateway.get_resources(restApiId=rest_api_id)["items"]
                    if item["path"] == "/batches/{batch_id}"]
-        integration = apigateway.get_integration(restApiId=rest_api_id, resourceId=batch["id"], httpMethod="GET")
+        integration = apigateway.get_integration(restApiId=rest_api_id, resourceId=batch["id"],
+                                                 httpMethod="GET")
 
     assert imported == {
         "/": [],

@@ -1,4 +1,5 @@
-"""The embedded emulator applies each DynamoDB write whole, as DynamoDB does, although threads serve requests."""
+"""The embedded emulator applies each DynamoDB write whole, as DynamoDB does, although threads
+serve requests."""
 from __future__ import annotations
 
 import sys
@@ -15,7 +16,8 @@ NEW_ITEMS = 200
 
 
 def partial_items_seen() -> int:
-    """Create items by UpdateItem in one thread while another Queries; count items seen without their attributes."""
+    """Create items by UpdateItem in one thread while another Queries; count items seen without
+    their attributes."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
@@ -47,7 +49,8 @@ def partial_items_seen() -> int:
 
 @pytest.fixture
 def frequent_thread_switches():
-    """Let the interpreter switch threads often, so a window between two steps of a write is met when it exists."""
+    """Let the interpreter switch threads often, so a window between two steps of a write is met
+    when it exists."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     yield
@@ -55,6 +58,7 @@ def frequent_thread_switches():
 
 
 def test_a_query_never_sees_an_item_that_an_update_is_still_creating(monkeypatch, frequent_thread_switches):
-    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time(DynamoHandler.call_action, threading.Lock()))
+    monkeypatch.setattr(DynamoHandler, "call_action",
+                        one_at_a_time(DynamoHandler.call_action, threading.Lock()))
 
     assert partial_items_seen() == 0

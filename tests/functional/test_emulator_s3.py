@@ -33,7 +33,8 @@ def bucket(s3_fixes):
         configurations = []
         for name in ("events", "audit"):
             url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arn = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             configurations.append({"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]})
         s3.put_bucket_notification_configuration(
             Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": configurations})

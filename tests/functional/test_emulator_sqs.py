@@ -1,4 +1,5 @@
-"""The embedded emulator's SQS: faster calls that answer as moto's own, and moto's races between threads and its visibility limit mended."""
+"""The embedded emulator's SQS: faster calls that answer as moto's own, and moto's races between
+threads and its visibility limit mended."""
 from __future__ import annotations
 
 import sys
@@ -127,14 +128,16 @@ def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(sqs_fixe
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)])
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)])
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60)
         queue = sqs_backends[MOTO_ACCOUNT]["us-east-1"].get_queue("q")
         queue._messages = CountedPasses(queue._messages)
         CountedPasses.passes = 0
 
         sqs.send_message(QueueUrl=url, MessageBody="one more")
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"b{n}"} for n in range(10)])
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": f"b{n}"} for n in range(10)])
         sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
 
         assert CountedPasses.passes == 0  # moto's own: 3 passes per read of the queue's attributes
@@ -146,8 +149,8 @@ def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(sqs_fixe
 def test_a_fifo_queue_still_drops_a_content_duplicate(sqs_fixes):
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
-                                                                 "ContentBasedDeduplication": "true"})["QueueUrl"]
+        url = sqs.create_queue(QueueName="q.fifo", Attributes={
+            "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
         for _ in range(2):
             sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
         with pytest.raises(sqs.exceptions.ClientError, match="MessageGroupId"):
@@ -189,50 +192,49 @@ def test_the_one_clock_counts_and_visible_messages_are_moto_s(monkeypatch):
 def test_deletes_racing_sends_and_each_other_lose_nothing_and_bring_nothing_back(sqs_fixes):
     import traceback
 
-    with switching_often():
-        with mock_aws():
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            url = sqs.create_queue(QueueName="q")["QueueUrl"]
-            for start in range(0, 3000, 10):  # a long queue, so each pass over it takes a while
+    with switching_often(), mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        for _ in range(0, 3000, 10):  # a long queue, so each pass over it takes a while
+            sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "MessageBody": "later", "DelaySeconds": 900} for n in range(10)])
+        sent = [f"m{n}" for n in range(400)]
+        read: list[str] = []
+        sending = threading.Event()
+        sending.set()
+
+        def send() -> None:
+            for start in range(0, len(sent), 10):
                 sqs.send_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(n), "MessageBody": "later", "DelaySeconds": 900} for n in range(10)])
-            sent = [f"m{n}" for n in range(400)]
-            read: list[str] = []
-            sending = threading.Event()
-            sending.set()
+                    {"Id": str(n), "MessageBody": body} for n, body in enumerate(sent[start:start + 10])])
+            sending.clear()
 
-            def send() -> None:
-                for start in range(0, len(sent), 10):
-                    sqs.send_message_batch(QueueUrl=url, Entries=[
-                        {"Id": str(n), "MessageBody": body} for n, body in enumerate(sent[start:start + 10])])
-                sending.clear()
+        errors: list[str] = []
 
-            errors: list[str] = []
+        def consume() -> None:
+            try:
+                take()
+            except BaseException:  # noqa: BLE001 - any failure is asserted on below, in the test's thread
+                errors.append(traceback.format_exc())  # with where it came from
 
-            def consume() -> None:
-                try:
-                    take()
-                except BaseException:  # asserted on below, in the test's thread, with where it came from
-                    errors.append(traceback.format_exc())
+        def take() -> None:
+            while True:
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                               VisibilityTimeout=900).get("Messages", [])
+                if not messages:
+                    if not sending.is_set():
+                        return
+                    continue
+                read.extend(m["Body"] for m in messages)
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
 
-            def take() -> None:
-                while True:
-                    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                                   VisibilityTimeout=900).get("Messages", [])
-                    if not messages:
-                        if not sending.is_set():
-                            return
-                        continue
-                    read.extend(m["Body"] for m in messages)
-                    sqs.delete_message_batch(QueueUrl=url, Entries=[
-                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
-
-            threads = [threading.Thread(target=send)] + [threading.Thread(target=consume) for _ in range(3)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        threads = [threading.Thread(target=send)] + [threading.Thread(target=consume) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
     assert errors == []
     assert set(read) == set(sent)  # none lost (a standard queue may deliver one twice)
@@ -268,8 +270,8 @@ def test_the_groups_in_flight_are_moto_s(monkeypatch):
     from scripts.sandbox import emulator
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
-                                                                 "ContentBasedDeduplication": "true"})["QueueUrl"]
+        url = sqs.create_queue(QueueName="q.fifo", Attributes={
+            "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
         for group in ("a", "b", "c"):
             sqs.send_message(QueueUrl=url, MessageBody=f"in {group}", MessageGroupId=group)
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
@@ -295,8 +297,9 @@ def test_single_deletes_racing_each_other_leave_nothing_in_flight(sqs_fixes):
         handles = []
         while received := backend.receive_message("events", 10, 0, 900):
             handles += [m.receipt_handle for m in received]
-        threads = [threading.Thread(target=lambda part=part: [backend.delete_message("events", h) for h in part])
-                   for part in (handles[0::2], handles[1::2])]
+        threads = [threading.Thread(
+            target=lambda part=part: [backend.delete_message("events", h) for h in part])
+            for part in (handles[0::2], handles[1::2])]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -353,7 +356,7 @@ def test_receivers_at_once_move_each_message_to_the_dead_letter_queue_once(sqs_f
         def receive() -> None:
             try:
                 backend.receive_message("q", 10, 0, 900)  # moves what it passes to the dead-letter queue
-            except Exception as exc:  # asserted on below, in the test's thread
+            except Exception as exc:  # noqa: BLE001 - any failure is asserted on below, in the test's thread
                 errors.append(repr(exc))
 
         add_message = dead_letters.add_message

@@ -84,7 +84,8 @@ def test_the_line_per_invocation_counts_in_words(sandbox, runner, caplog):
         drain(runner)
 
     lines = [r.getMessage() for r in caplog.records if r.name == "event_runner"]
-    assert any(line.startswith("partner-a/customers_one.csv -> on_csv_uploaded: accepted, 1 row of batch one,")
+    assert any(line.startswith("partner-a/customers_one.csv -> on_csv_uploaded: "
+                               "accepted, 1 row of batch one,")
                for line in lines), lines
     assert any(line.startswith("partner-a/items_one.csv -> on_csv_uploaded: accepted, 2 rows of batch one, "
                                "published revision 1 (1 message) in ") for line in lines), lines
@@ -96,9 +97,11 @@ def _bodies(sandbox, url):
 
 
 def dead_letter_the_sample_batch(sandbox, runner, monkeypatch) -> str:
-    """Upload the sample batch while its handler fails: its three events end in the dead-letter queue."""
+    """Upload the sample batch while its handler fails: its three events end in the dead-letter
+    queue."""
     drain(runner)
-    monkeypatch.setattr(Pipeline, "process_record", lambda self, record, invocation_id="", remaining_ms=None: 1 / 0)
+    monkeypatch.setattr(Pipeline, "process_record",
+                        lambda self, record, invocation_id="", remaining_ms=None: 1 / 0)
     for kind in ("customers", "orders", "items"):
         sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                               Key=f"{kind}_{SAMPLE_BATCH}.csv", Body=sample_bytes(kind))
@@ -118,7 +121,8 @@ def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox,
     monkeypatch.setattr(Pipeline, "process_record", real)  # the cause is fixed
     result = replay(runner, sandbox.sqs, dlq)
 
-    assert sorted(result.replayed) == sorted(f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
+    assert sorted(result.replayed) == sorted(
+        f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
     assert result.failed_again == [] and result.left_in_place == 1
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     assert [json.loads(b) for b in _bodies(sandbox, dlq)] == [{"id": "1", "name": "a customer message"}]
@@ -173,7 +177,8 @@ def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from
 
     replaying_started = threading.Event()
 
-    def slow(self, record, invocation_id="", remaining_ms=None):  # the cause is fixed, but each replay takes 1.5 s
+    # The cause is fixed, but each replay takes 1.5 s.
+    def slow(self, record, invocation_id="", remaining_ms=None):
         replaying_started.set()  # the snapshot is taken
         time.sleep(1.5)
         return real(self, record, invocation_id, remaining_ms)
@@ -193,7 +198,8 @@ def test_a_replay_that_outlasts_the_snapshot_s_visibility_keeps_its_records_from
 
     assert taken_meanwhile == []
     [result] = results
-    assert sorted(result.replayed) == sorted(f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
+    assert sorted(result.replayed) == sorted(
+        f"{k}_{SAMPLE_BATCH}.csv" for k in ("customers", "orders", "items"))
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     assert _bodies(sandbox, dlq) == []
 

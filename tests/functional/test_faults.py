@@ -35,12 +35,24 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from chalicelib.errors import PipelineError, PublishError
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
-from tests.functional.wire import (FOLDER, KINDS, bodies, clean_run, comparable_status, distinct,
-                                   error_response, hooked, is_claim, is_file_record,
-                                   is_mark_published, neutral, put, report_keys, start_batch, status)
-
-
-
+from tests.functional.wire import (
+    FOLDER,
+    KINDS,
+    bodies,
+    clean_run,
+    comparable_status,
+    distinct,
+    error_response,
+    hooked,
+    is_claim,
+    is_file_record,
+    is_mark_published,
+    neutral,
+    put,
+    report_keys,
+    start_batch,
+    status,
+)
 
 # --- 1. throttling ------------------------------------------------------------------
 THROTTLED = {"dynamodb": ("ProvisionedThroughputExceededException", "ThrottlingException"),
@@ -97,9 +109,8 @@ def test_throttling_beyond_the_retries_fails_the_invocation_and_the_redelivery_p
             throttled.append(attempt)
             return error_response(attempt.request, "sqs", "ThrottlingException")
 
-    with wire.fault(always_throttled):
-        with pytest.raises(ClientError) as raised:
-            sandbox.deliver(items, event)
+    with wire.fault(always_throttled), pytest.raises(ClientError) as raised:
+        sandbox.deliver(items, event)
     # The SDK retried (a back-off before each retry), gave up, and said why.
     assert raised.value.response["Error"]["Code"] == "ThrottlingException"
     assert len(throttled) > 1 and len(sleeps.sdk) == len(throttled) - 1
@@ -249,9 +260,9 @@ def test_items_left_unprocessed_after_every_attempt_fail_the_file_and_record_not
         return (SimpleNamespace(status_code=200),
                 {"UnprocessedItems": body["RequestItems"], "ResponseMetadata": {}})
 
-    with hooked(("before-call.dynamodb.BatchWriteItem", nothing_processed)):
-        with pytest.raises(PipelineError, match=r"left 1 write\(s\) unprocessed .* after 8 attempts"):
-            sandbox.deliver(orders)
+    with (hooked(("before-call.dynamodb.BatchWriteItem", nothing_processed)),
+          pytest.raises(PipelineError, match=r"left 1 write\(s\) unprocessed .* after 8 attempts")):
+        sandbox.deliver(orders)
     # The file record is written after its rows: a file whose rows are not all
     # in is not counted as received.
     found = status(sandbox, SAMPLE_BATCH)
@@ -336,15 +347,16 @@ def test_an_entry_refused_as_the_senders_fault_fails_the_invocation_and_the_retr
     event = sandbox.event_for(items)
     failures, hooks = failing_entries({"2"}, sender_fault=True, times=1)
 
-    with hooked(*hooks):
-        with pytest.raises(PublishError, match="the output queue refused message.*InvalidParameterValue"):
-            sandbox.deliver(items, event)
+    with (hooked(*hooks),
+          pytest.raises(PublishError, match="the output queue refused message.*InvalidParameterValue")):
+        sandbox.deliver(items, event)
     # Not retried in place (it cannot get better by itself) and not marked published.
     assert failures == {"2": 1} and sleeps.publisher == []
     found = status(sandbox, SAMPLE_BATCH)
     assert (found["published"], found["publication_state"], found["messages"]) == (False, "publishing", 0)
     first = sandbox.take_messages()
-    assert sorted(message.key for message in first) == [f"{FOLDER}/{SAMPLE_BATCH}/1/1", f"{FOLDER}/{SAMPLE_BATCH}/3/1"]
+    assert sorted(message.key for message in first) == [f"{FOLDER}/{SAMPLE_BATCH}/1/1",
+                                                        f"{FOLDER}/{SAMPLE_BATCH}/3/1"]
 
     retried = sandbox.deliver(items, event)  # Lambda's retry, the cause gone
 
@@ -403,9 +415,8 @@ def test_a_time_out_after_a_write_landed_then_the_redelivery_converges_to_a_clea
     items, event = start_batch(sandbox, SAMPLE_BATCH)
     log, fault = lands_then_times_out(WRITES[write], later_attempts="down")
 
-    with wire.fault(fault):
-        with pytest.raises(EndpointConnectionError):
-            sandbox.deliver(items, event)
+    with wire.fault(fault), pytest.raises(EndpointConnectionError):
+        sandbox.deliver(items, event)
     assert log["matched"] > 1  # landed once, then the SDK's retries could not get through
     first = sandbox.take_messages()
 
@@ -447,7 +458,8 @@ def test_a_failure_after_a_corrected_file_was_recorded_still_removes_the_old_rej
         sandbox, wire):
     bad = put(sandbox, "orders", SAMPLE_BATCH, b"order_id,customer_id,amount\n1001,1,-5\n")
     assert sandbox.deliver(bad)["status"] == "rejected"
-    assert report_keys(sandbox, SAMPLE_BATCH) == [f"reports/{FOLDER}/{SAMPLE_BATCH}/orders_{SAMPLE_BATCH}.csv.json"]
+    assert report_keys(sandbox, SAMPLE_BATCH) == [
+        f"reports/{FOLDER}/{SAMPLE_BATCH}/orders_{SAMPLE_BATCH}.csv.json"]
     fixed = put(sandbox, "orders", SAMPLE_BATCH)
     event = sandbox.event_for(fixed)
 
@@ -456,9 +468,8 @@ def test_a_failure_after_a_corrected_file_was_recorded_still_removes_the_old_rej
         if attempt.operation == "DeleteObject":
             raise EndpointConnectionError(endpoint_url=attempt.request.url)
 
-    with wire.fault(report_delete_fails):
-        with pytest.raises(EndpointConnectionError):
-            sandbox.deliver(fixed, event)
+    with wire.fault(report_delete_fails), pytest.raises(EndpointConnectionError):
+        sandbox.deliver(fixed, event)
     sandbox.deliver(fixed, event)  # Lambda's retry
 
     # As after a clean run (test_handler): the corrected file released the batch

@@ -1,8 +1,8 @@
 """A batch is its folder's; a misnamed upload always gets a report, filed where status finds it."""
 from __future__ import annotations
 
-from chalicelib.status import batch_status
 from chalicelib.keys import BatchRef
+from chalicelib.status import batch_status
 from chalicelib.wiring import store_and_reports
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 

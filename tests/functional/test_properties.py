@@ -18,20 +18,14 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from urllib.parse import quote
 
-import pytest
-from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as record_event
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from chalicelib import aws, wiring
-from chalicelib.config import Settings
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
-from scripts.stage.provision import provision
-from tests.conftest import PROJECT_DIR
-from tests.functional.conftest import Sandbox
+from tests.functional.conftest import LAMBDA_RETRY_DELAY_SECONDS, Sandbox, running_app
 from tests.functional.received import Received, by_idempotency_key
 
 KINDS = ("customers", "orders", "items")
@@ -43,23 +37,13 @@ ORDER_FIELDS = ["id", "amount", "item_ids"]
 # sharing one setting of them across all examples of a test is what we want,
 # so the function-scoped-fixture health check does not apply. Everything that
 # must be fresh per example (moto, cached clients, the app) is built inside.
-PROPERTY_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 
 
 # --- the world of one example ---------------------------------------------------------
-@contextmanager
 def fresh_sandbox():
     """What the ``sandbox`` fixture does, as a context manager usable once per example."""
-    with mock_aws():
-        wiring.clear_cache()
-        try:
-            stage = Settings.for_stage("local")
-            resources = provision(stage, aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
-            from app import app
-            with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
-                yield Sandbox(stage, resources, client)
-        finally:
-            wiring.clear_cache()
+    return running_app()
 
 
 def status_of(sb: Sandbox, batch_id: str) -> dict:
@@ -387,6 +371,7 @@ def test_a_crash_at_any_aws_call_then_a_retry_converges_to_a_clean_run(
                 # invocation's calls differ from the clean run's.
                 assert any(plans[:events.index((key, event))])
                 continue
+            sb.clock.advance(LAMBDA_RETRY_DELAY_SECONDS)  # Lambda retries a minute later
             if retry_later:
                 later.append((key, event))
             else:

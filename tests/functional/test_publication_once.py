@@ -25,8 +25,7 @@ from chalicelib.status import batch_status
 from chalicelib.store import BatchStore
 from chalicelib.telemetry import Telemetry
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
-from tests.functional.wire import (FOLDER, bodies, distinct, is_claim, is_file_record, put,
-                                   start_batch, status)
+from tests.functional.wire import FOLDER, bodies, distinct, is_claim, is_file_record, put, start_batch, status
 
 BATCH_KEY = f"{FOLDER}/{SAMPLE_BATCH}"
 
@@ -83,7 +82,8 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
         recorded, claiming = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
         claims = []
 
-        def hold_together(attempt):
+        # The closures bind this round's barriers and lists, not whatever the loop holds when they run.
+        def hold_together(attempt, *, recorded=recorded, claiming=claiming, claims=claims):
             if is_file_record(attempt):
                 response = attempt.send()
                 recorded.wait()
@@ -95,10 +95,10 @@ def test_two_invocations_completing_a_batch_at_once_publish_it_once(sandbox, wir
 
         results: dict[int, object] = {}
 
-        def invoke(index):
+        def invoke(index, *, results=results, keys=keys, events=events):
             try:
                 results[index] = sandbox.deliver(keys[index], events[index])
-            except Exception as exc:  # shown by the assertion below
+            except Exception as exc:  # noqa: BLE001 - any failure is shown by the assertion below
                 results[index] = exc
 
         with wire.fault(hold_together):
@@ -254,16 +254,16 @@ def test_the_retry_of_a_sender_that_was_stopped_waits_for_its_lease_and_finishes
     waits = []
     pipeline = direct_pipeline(sandbox, waits)
     real_release = PublicationClaims.release
-    monkeypatch.setattr(PublicationClaims, "release", lambda self, claim: None)  # a dead process writes nothing
+    # A dead process writes nothing.
+    monkeypatch.setattr(PublicationClaims, "release", lambda self, claim: None)
 
     def killed_while_sending(attempt):
         if attempt.operation == "SendMessageBatch":
             attempt.send()  # the first messages are out...
             raise Killed()  # ...then the environment is stopped
 
-    with wire.fault(killed_while_sending):
-        with pytest.raises(Killed):
-            pipeline.process_record(record, invocation_id="request-1")
+    with wire.fault(killed_while_sending), pytest.raises(Killed):
+        pipeline.process_record(record, invocation_id="request-1")
     monkeypatch.setattr(PublicationClaims, "release", real_release)
     sent_before = sandbox.take_messages()
     assert status(sandbox, SAMPLE_BATCH)["publication_state"] == "publishing"
@@ -295,9 +295,8 @@ def test_a_retry_without_the_time_to_wait_out_the_lease_fails_so_that_a_later_re
         if attempt.operation == "SendMessageBatch":
             raise Killed()
 
-    with wire.fault(killed_while_sending):
-        with pytest.raises(Killed):
-            pipeline.process_record(record, invocation_id="request-1")
+    with wire.fault(killed_while_sending), pytest.raises(Killed):
+        pipeline.process_record(record, invocation_id="request-1")
     with pytest.raises(PublicationBusyError, match="the next retry publishes it"):
         pipeline.process_record(record, invocation_id="request-1", remaining_ms=lambda: 20_000)
     assert sandbox.take_messages() == []
@@ -316,9 +315,8 @@ def test_a_sender_that_fails_ends_its_lease_so_any_retry_takes_over_at_once(sand
             from botocore.exceptions import EndpointConnectionError
             raise EndpointConnectionError(endpoint_url=attempt.request.url)
 
-    with wire.fault(queue_unavailable):
-        with pytest.raises(Exception, match="Could not connect"):
-            sandbox.deliver(items, event)
+    with wire.fault(queue_unavailable), pytest.raises(Exception, match="Could not connect"):
+        sandbox.deliver(items, event)
     # No clock moved: the failed sender released its claim on the way out.
     retried = sandbox.deliver(items, event)
 
@@ -335,9 +333,8 @@ def test_status_says_a_revision_whose_sender_stopped_is_finished_by_a_retry_or_m
             rival_claim(sandbox, "stopped-request")
             raise Killed()  # the environment stops before it sent anything
 
-    with wire.fault(sender_claims_then_is_stopped):
-        with pytest.raises(Killed):
-            sandbox.deliver(items, event)
+    with wire.fault(sender_claims_then_is_stopped), pytest.raises(Killed):
+        sandbox.deliver(items, event)
     sending = status(sandbox, SAMPLE_BATCH)
     assert "is being sent" in render(sending) and "stopped-request" in render(sending)
 

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from chalicelib import row_chunks, store as store_module, wiring
+from chalicelib import row_chunks, wiring
+from chalicelib import store as store_module
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from scripts.status import render
@@ -149,7 +150,7 @@ def test_a_crash_between_two_chunks_is_repaired_by_the_retry_without_a_second_se
     assert retried["published_revision"] == 1
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     # The retry rewrote the same chunk items: one set per kind, none left over.
-    assert {kind: len(ids) for kind, ids in chunk_sets(sandbox).items()} == {k: 1 for k in KINDS}
+    assert {kind: len(ids) for kind, ids in chunk_sets(sandbox).items()} == dict.fromkeys(KINDS, 1)
 
 
 def test_deleting_an_old_version_never_touches_a_reupload_of_the_same_content(sandbox):
@@ -177,7 +178,8 @@ def test_deleting_an_old_version_never_touches_a_reupload_of_the_same_content(sa
         changed = sample_bytes("orders").replace(b"1001,1,250.00", b"1001,1,251.00")
         second = sandbox.upload(key_of("orders"), changed)
     finally:
-        client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem", reupload_while_deleting)
+        client.meta.events.unregister("before-parameter-build.dynamodb.BatchWriteItem",
+                                      reupload_while_deleting)
 
     third = reupload[1]
     assert (second["published_revision"], third["published_revision"]) == (2, 3)

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from scripts.sandbox.environments import EnvironmentPool, Package, StatusBoard
-from scripts.sandbox.function_package import dependencies, runtime_sdk, task_folder
 from scripts.sandbox.function_config import FunctionConfig
+from scripts.sandbox.function_package import dependencies, runtime_sdk, task_folder
 from scripts.sandbox.status import environment_rows
 from tests.conftest import PROJECT_DIR
 
@@ -21,8 +21,10 @@ def package(tmp_path_factory) -> Package:
     folder = tmp_path_factory.mktemp("package")
     return Package(task_folder(MISBEHAVING, folder), dependencies(MISBEHAVING, folder / "built"),
                    runtime_sdk())
-UPLOADS = FunctionConfig("on_csv_uploaded", timeout_seconds=60, memory_mb=512, concurrency=3, max_attempts=3)
-REPORTS = FunctionConfig("on_report_written", timeout_seconds=30, memory_mb=256, concurrency=2, max_attempts=3)
+UPLOADS = FunctionConfig("on_csv_uploaded", timeout_seconds=60, memory_mb=512, concurrency=3,
+                         max_attempts=3)
+REPORTS = FunctionConfig("on_report_written", timeout_seconds=30, memory_mb=256, concurrency=2,
+                         max_attempts=3)
 
 
 def s3_event(key: str) -> dict:
@@ -39,7 +41,8 @@ def two_functions(folder, package):
     return uploads
 
 
-def test_a_closed_pool_shows_no_environments_and_the_other_function_stays_listed(tmp_path, monkeypatch, package):
+def test_a_closed_pool_shows_no_environments_and_the_other_function_stays_listed(
+        tmp_path, monkeypatch, package):
     monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
     uploads = two_functions(tmp_path, package)
     try:
@@ -63,9 +66,11 @@ def test_a_warm_environment_is_listed_under_its_function(tmp_path, monkeypatch, 
     finally:
         uploads.close()
 
-    assert rows[0] == ("environments", "1 of 3 for on_csv_uploaded (0 busy, 1 warm); timeout 60 s, memory 512 MB")
+    assert rows[0] == ("environments", "1 of 3 for on_csv_uploaded (0 busy, 1 warm); "
+                                       "timeout 60 s, memory 512 MB")
     assert rows[1][0].strip() and rows[1][1].startswith("warm, pid ") and ", 2 invocations, " in rows[1][1]
-    assert rows[2] == ("environments", "0 of 2 for on_report_written (0 busy, 0 warm); timeout 30 s, memory 256 MB")
+    assert rows[2] == ("environments", "0 of 2 for on_report_written (0 busy, 0 warm); "
+                                       "timeout 30 s, memory 256 MB")
 
 
 def test_pools_writing_at_the_same_time_leave_a_whole_file_with_both(tmp_path, package):
@@ -77,7 +82,7 @@ def test_pools_writing_at_the_same_time_leave_a_whole_file_with_both(tmp_path, p
         try:
             for _ in range(300):
                 pool._write_status()  # what every take and give-back of an environment does
-        except BaseException as exc:  # asserted on below, in the test's thread
+        except BaseException as exc:  # noqa: BLE001 - any failure is asserted on below, in the test's thread
             errors.append(exc)
 
     threads = [threading.Thread(target=write_often, args=(pool,)) for pool in pools]
@@ -91,7 +96,8 @@ def test_pools_writing_at_the_same_time_leave_a_whole_file_with_both(tmp_path, p
     assert [pool["function"] for pool in shown["functions"]] == ["on_csv_uploaded", "on_report_written"]
 
 
-def test_an_invocation_does_not_fail_when_the_status_file_cannot_be_written(tmp_path, monkeypatch, caplog, package):
+def test_an_invocation_does_not_fail_when_the_status_file_cannot_be_written(
+        tmp_path, monkeypatch, caplog, package):
     monkeypatch.setenv("MISBEHAVING_DIR", str(tmp_path))
     board = StatusBoard(tmp_path / "removed" / "environments.json")  # its folder is gone
     uploads = EnvironmentPool(UPLOADS, "local", package, board)

@@ -29,10 +29,10 @@ def served(project, tmp_path_factory):
     pids = tmp_path_factory.mktemp("pids") / "pids"
     pids.touch()
     stop, said = threading.Event(), []
-    thread = threading.Thread(target=supervise, kwargs=dict(
-        command=[sys.executable, "-c", SERVER, str(pids)], env=os.environ,
-        sources=lambda: api_sources(project), name="the server", poll=0.1, out=said.append,
-        stop=stop, cwd=project))
+    thread = threading.Thread(target=supervise, kwargs={
+        "command": [sys.executable, "-c", SERVER, str(pids)], "env": os.environ,
+        "sources": lambda: api_sources(project), "name": "the server", "poll": 0.1, "out": said.append,
+        "stop": stop, "cwd": project})
     thread.start()
     try:
         yield pids, said

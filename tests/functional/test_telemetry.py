@@ -77,6 +77,7 @@ def test_a_publication_logs_and_counts_batches_messages_and_orphans(sandbox, cap
 
 def test_a_failure_is_logged_with_its_context_before_it_is_retried(sandbox, capsys, monkeypatch):
     import pytest
+
     from chalicelib.store import BatchStore
 
     def unavailable(self, batch_id):
@@ -109,6 +110,7 @@ def test_the_log_level_comes_from_configuration(capsys):
 
 def test_tracing_is_off_for_the_local_stage():
     import json as json_module
+
     from tests.conftest import PROJECT_DIR
     stage = json_module.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())["stages"]["local"]
     assert stage["xray"] is False

@@ -14,8 +14,9 @@ REQUIRED = {"INGEST_BUCKET": "bucket", "RESULTS_BUCKET": "results", "TABLE_NAME"
 
 def test_only_the_names_given_the_rest_defaults():
     assert Settings.from_env(REQUIRED) == Settings(
-        ingest_bucket="bucket", results_bucket="results", table_name="table", output_queue_name="out", dead_letter_queue_name="dlq",
-        row_shards=8, max_file_bytes=96 * 1024 ** 2, log_level="INFO", stage="local")
+        ingest_bucket="bucket", results_bucket="results", table_name="table", output_queue_name="out",
+        dead_letter_queue_name="dlq", row_shards=8, max_file_bytes=96 * 1024 ** 2, log_level="INFO",
+        stage="local")
 
 
 def test_every_variable_is_read():
@@ -111,5 +112,6 @@ def test_a_missing_config_file_says_to_run_from_the_checkout(tmp_path):
 def test_row_retention_days_is_thirty_unless_set_and_must_be_positive():
     assert Settings.from_env(REQUIRED).row_retention_days == 30
     assert Settings.from_env({**REQUIRED, "ROW_RETENTION_DAYS": "7"}).row_retention_days == 7
-    with pytest.raises(ConfigurationError, match="^ROW_RETENTION_DAYS must be a positive whole number, got '0'$"):
+    with pytest.raises(ConfigurationError,
+                       match="^ROW_RETENTION_DAYS must be a positive whole number, got '0'$"):
         Settings.from_env({**REQUIRED, "ROW_RETENTION_DAYS": "0"})

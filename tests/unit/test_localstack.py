@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from scripts.sandbox.localstack import (COMPOSE_FILE, COMPOSE_PROJECT, REQUIRED_SERVICES, CommandResult,
-                                LocalStack, LocalStackError, not_ready)
+from scripts.sandbox.localstack import (
+    COMPOSE_FILE,
+    COMPOSE_PROJECT,
+    REQUIRED_SERVICES,
+    CommandResult,
+    LocalStack,
+    LocalStackError,
+    not_ready,
+)
 
-HEALTHY = {"services": {**{name: "available" for name in REQUIRED_SERVICES}, "s3": "running",
+HEALTHY = {"services": {**dict.fromkeys(REQUIRED_SERVICES, "available"), "s3": "running",
                         "kinesis": "disabled"}}
 
 

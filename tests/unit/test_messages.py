@@ -44,7 +44,8 @@ def test_round_trip_keeps_every_field_and_exact_decimals():
 
 def test_the_body_is_standard_json_for_any_consumer():
     # A consumer using plain json.loads gets the same structure (floats aside).
-    assert json.loads(to_json(JOHN))["orders"][0] == {"id": "1001", "amount": 250.0, "item_ids": ["501", "502"]}
+    assert json.loads(to_json(JOHN))["orders"][0] == {"id": "1001", "amount": 250.0,
+                                                      "item_ids": ["501", "502"]}
 
 
 @pytest.mark.parametrize("amount, text", [

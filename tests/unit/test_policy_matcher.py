@@ -42,8 +42,10 @@ def test_action_matching(pattern, action, expected):
     ("arn:aws:sqs:us-east-1:*:out", "arn:aws:sqs:us-east-1:123456789012:out-dead", False),
     ("arn:aws:sqs:us-east-1:12345678901?:out", "arn:aws:sqs:us-east-1:123456789012:out", True),
     # A "*" that ends a segment runs on past colons; one inside a segment does not.
-    ("arn:aws:logs:r:*:log-group:/aws/lambda/f:*", "arn:aws:logs:r:1:log-group:/aws/lambda/f:log-stream:s", True),
-    ("arn:aws:logs:r:*:log-group:/aws/lambda/f:*", "arn:aws:logs:r:1:log-group:/aws/lambda/f-other:log-stream:s", False),
+    ("arn:aws:logs:r:*:log-group:/aws/lambda/f:*",
+     "arn:aws:logs:r:1:log-group:/aws/lambda/f:log-stream:s", True),
+    ("arn:aws:logs:r:*:log-group:/aws/lambda/f:*",
+     "arn:aws:logs:r:1:log-group:/aws/lambda/f-other:log-stream:s", False),
     ("arn:aws:logs:r:*:log-group:/aws/*/f", "arn:aws:logs:r:1:log-group:/aws/x:y/f", False),
     ("*", "arn:aws:s3:::anything/at/all", True),
 ])

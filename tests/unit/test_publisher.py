@@ -156,7 +156,8 @@ def test_without_a_payload_store_an_oversized_message_is_an_error_naming_the_cus
     client, stubber = sqs
     expect_limit(stubber, 1024)
 
-    with pytest.raises(MessageTooLargeError, match="customer big of batch b1 in the top of the bucket is \\d+ bytes"):
+    with pytest.raises(MessageTooLargeError,
+                       match="customer big of batch b1 in the top of the bucket is \\d+ bytes"):
         SqsPublisher(client, QUEUE_URL).publish([message("big", orders=100)])
 
 

@@ -81,8 +81,8 @@ def body(folder: str, batch_id: str = "20230828") -> str:
     ({"Body": json.dumps({"id": "1", "batch_id": "20230828", "revision": 1})}, False),  # no folder
     ({"Body": "not json"}, False),
     ({"Body": "[1, 2]"}, False),
-], ids=["body", "attributes-agree", "attributes-empty", "other-folder", "top-folder", "other-batch", "no-folder",
-        "not-json", "not-an-object"])
+], ids=["body", "attributes-agree", "attributes-empty", "other-folder", "top-folder", "other-batch",
+        "no-folder", "not-json", "not-an-object"])
 def test_the_demo_owns_only_messages_of_its_folder_and_batch(message, mine):
     assert (own_body(message, "demo-1", "20230828", s3=None) is not None) is mine
 

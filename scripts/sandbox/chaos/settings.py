@@ -44,7 +44,7 @@ class Chaos:
     seed: int = 0
 
     @classmethod
-    def parse(cls, spec: str | None, seed: int = 0) -> "Chaos":
+    def parse(cls, spec: str | None, seed: int = 0) -> Chaos:
         spec = (spec or "").strip().lower()
         if spec in ("", OFF, "0", "none"):
             return cls({}, seed)
@@ -98,5 +98,5 @@ class Chaos:
         return {"rates": dict(self.rates), "seed": self.seed}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Chaos":
+    def from_dict(cls, data: dict | None) -> Chaos:
         return cls(dict((data or {}).get("rates", {})), int((data or {}).get("seed", 0)))

@@ -193,8 +193,8 @@ def _error(request, service: str, status: int, code: str, message: str):
     headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "chaos"}
     if service == "sqs":  # SQS speaks JSON but names its errors as its query API did
         headers["x-amzn-query-error"] = f"{code};{'Sender' if status < 500 else 'Receiver'}"
-    body = json.dumps({"__type": f"{_JSON_ERROR_NAMESPACES[service]}#{code}", "message": message})
-    return _response(request, status, headers, body.encode("utf-8"))
+    document = json.dumps({"__type": f"{_JSON_ERROR_NAMESPACES[service]}#{code}", "message": message})
+    return _response(request, status, headers, document.encode("utf-8"))
 
 
 class _Raw:

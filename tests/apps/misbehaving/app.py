@@ -29,7 +29,8 @@ def on_csv_uploaded(event):
             marker.touch()
             os._exit(1)
     elif name.startswith("alloc-"):
-        filled = b"x" * (int(name.removeprefix("alloc-")) * 1024 * 1024)  # held through the sleep, for the watchdog to see
+        # Held through the sleep, for the watchdog to see.
+        filled = b"x" * (int(name.removeprefix("alloc-")) * 1024 * 1024)
         time.sleep(0.5)
         del filled
     return {"status": "done", "key": event.key, "pid": os.getpid(),
