@@ -19,22 +19,30 @@ _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5},
                         connect_timeout=5, read_timeout=60)
 
 
-def client(service: str):
-    """A client for ``service`` configured from the current environment.
+def client(service: str, endpoint: str | None = None, region: str | None = None,
+           credentials: tuple[str, str] | None = None):
+    """A client for ``service``: at ``endpoint`` and in ``region`` when they are given
+    (a tool that talks to a sandbox says where), else as the environment says (the
+    function: AWS, or the endpoint LocalStack and the runner set).
 
-    Clients are cached per (region, endpoint), so warm Lambda invocations reuse
-    connections while a test that points the environment elsewhere gets a new one.
+    Clients are cached per (region, endpoint, credentials), so warm Lambda
+    invocations reuse connections while a test that points elsewhere gets a new one.
+    ``credentials`` (key id, secret) are for emulators, which take any: a tool
+    talking to one passes dummy ones, so that real ones are never sent there.
     """
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    endpoint = (os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+    region = (region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+              or "us-east-1")
+    endpoint = (endpoint or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
                 or os.environ.get("AWS_ENDPOINT_URL"))
-    return _build(service, region, endpoint)
+    return _build(service, region, endpoint, credentials)
 
 
 @functools.lru_cache(maxsize=32)
-def _build(service: str, region: str, endpoint: str | None):
-    # endpoint is only part of the cache key: boto3 reads it from the environment itself.
-    built = boto3.session.Session().client(service, region_name=region, config=_CLIENT_CONFIG)
+def _build(service: str, region: str, endpoint: str | None, credentials: tuple[str, str] | None):
+    keys = {"aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]} \
+        if credentials else {}
+    built = boto3.session.Session(**keys).client(service, region_name=region, endpoint_url=endpoint,
+                                                 config=_CLIENT_CONFIG)
     built.meta.events.register("before-call", functools.partial(_notify, service))
     built.meta.events.register("before-parameter-build", functools.partial(_notify_params, service))
     return built
@@ -44,7 +52,6 @@ def _build(service: str, region: str, endpoint: str | None):
 # least-privilege test checks each against the IAM policy. botocore emits
 # before-call once per API call (its retries are not counted again).
 _listeners: list[Callable[[str, str], None]] = []
-CALL_LOG_ENV = "AWS_CALL_LOG"  # a file to append "service Operation" lines to
 
 
 def on_api_call(listener: Callable[[str, str], None]) -> Callable[[], None]:
@@ -56,10 +63,6 @@ def on_api_call(listener: Callable[[str, str], None]) -> Callable[[], None]:
 def _notify(service: str, model, **_kwargs) -> None:
     for listener in list(_listeners):
         listener(service, model.name)
-    call_log = os.environ.get(CALL_LOG_ENV)
-    if call_log:
-        with open(call_log, "a", encoding="utf-8") as log:
-            log.write(f"{service} {model.name}\n")
 
 
 _param_listeners: list[Callable[[str, str, dict], None]] = []

@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from chalicelib import aws
 from chalicelib.config import PROJECT_DIR
 from scripts.sandbox.errors import SandboxError
 
@@ -50,6 +51,10 @@ class State:
         """Whether this sandbox started its emulator process itself (and stops it)."""
         return self.mode == "embedded"
 
+    def client(self, service: str):
+        """A client of this sandbox's emulator (see ``emulator_client``)."""
+        return emulator_client(service, self.endpoint)
+
     @property
     def client_env(self) -> dict[str, str]:
         """What a client (boto3, awslocal, the runner) needs to reach this sandbox."""
@@ -63,11 +68,21 @@ class State:
                 "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url}
 
 
+DUMMY_CREDENTIALS = ("test", "test")  # real ones must never be sent to an emulator
+
+
+def emulator_client(service: str, endpoint: str):
+    """A client of the emulator at ``endpoint``, with dummy credentials: what a sandbox tool
+    uses, rather than rewriting its own environment for boto3 to read."""
+    return aws.client(service, endpoint=endpoint, region=client_env(endpoint)["AWS_DEFAULT_REGION"],
+                      credentials=DUMMY_CREDENTIALS)
+
+
 def client_env(endpoint: str) -> dict[str, str]:
     # Dummy credentials on purpose: real ones must never be sent to an emulator.
     return {"AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS[0], "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS[1],
             "DISABLE_DEPRECATION_NOTICE": "1"}
 
 
