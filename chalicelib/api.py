@@ -18,7 +18,7 @@ from chalicelib.errors import BatchNotFoundError, BatchNotReadyError
 from chalicelib.keys import BATCH_ID_PATTERN, BatchRef
 from chalicelib.messages import to_json
 from chalicelib.status import batch_status
-from chalicelib.wiring import pipeline_from_environment, store_and_reports
+from chalicelib.wiring import pipeline_from_environment, records_and_reports
 
 _JSON: dict[str, str | list[str]] = {"Content-Type": "application/json"}
 # What a percent-encoded path segment is made of (RFC 3986 pchar): a value with
@@ -61,7 +61,7 @@ def batch_ref(batch_id: str, query: dict | None) -> BatchRef:
 
 
 def get_batch(batch: BatchRef) -> Response:
-    status = batch_status(*store_and_reports(Settings.from_env()), batch)
+    status = batch_status(*records_and_reports(Settings.from_env()), batch)
     if not status["known"]:
         raise NotFoundError(f"no file of {batch.describe()} has been processed; check the batch "
                             f"id and the folder (?folder=<the key's prefix>)")

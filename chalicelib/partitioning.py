@@ -33,9 +33,9 @@ from chalicelib.spill import SpillFiles
 ROWS_PER_PARTITION = 500_000
 
 
-def partition_count(rows: int) -> int:
+def partition_count(rows: int, rows_per_partition: int = ROWS_PER_PARTITION) -> int:
     """How many partitions a batch of ``rows`` rows (all three files) is joined in."""
-    return max(1, -(-rows // ROWS_PER_PARTITION))
+    return max(1, -(-rows // rows_per_partition))
 
 
 def batch_messages(batch_id: str, revision: int, customers: Iterable[Customer],

@@ -5,15 +5,15 @@ from typing import Any
 
 from chalicelib.keys import KINDS, BatchRef
 from chalicelib.publication import iso_time
+from chalicelib.records import REJECTED, BatchRecords, MisnamedFile
 from chalicelib.reports import ReportWriter, batch_report_key
-from chalicelib.store import REJECTED, BatchStore, MisnamedFile
 
 _PROBLEMS_SHOWN = 5
 
 
-def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> dict[str, Any]:
+def batch_status(records: BatchRecords, reports: ReportWriter, batch: BatchRef) -> dict[str, Any]:
     """The batch's status as plain data (the CLI prints it; an HTTP route can return it)."""
-    state = store.read_batch(batch.key)
+    state = records.read_batch(batch.key)
     files: list[dict[str, object]] = []
     for kind in KINDS:
         record = state.files.get(kind)
@@ -41,7 +41,7 @@ def batch_status(store: BatchStore, reports: ReportWriter, batch: BatchRef) -> d
         "known": bool(state.files or state.misnamed),
         # Uploads whose name is wrong: of this batch, and of its folder with no batch id.
         "misnamed": [_misnamed(m) for m in state.misnamed],
-        "misnamed_in_folder": [_misnamed(m) for m in store.misnamed_in_folder(batch.folder)],
+        "misnamed_in_folder": [_misnamed(m) for m in records.misnamed_in_folder(batch.folder)],
         "files": files,
         "waiting_for": state.missing_kinds(),
         "expired": state.expiry_problem(),

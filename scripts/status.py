@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from chalicelib.config import Settings
 from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef, suggested_batch_id
 from chalicelib.status import batch_status
-from chalicelib.wiring import store_and_reports
+from chalicelib.wiring import records_and_reports
 from scripts.sandbox import lifecycle
 
 EXAMPLE_ID = "20230828"
@@ -148,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     state = lifecycle.require_running()
     if state is None:
         return 1
-    os.environ.update(state.client_env)
     settings = Settings.for_stage(args.stage)
     try:
-        status = batch_status(*store_and_reports(settings), batch)
+        status = batch_status(*records_and_reports(settings, s3=state.client("s3"),
+                                                   dynamodb=state.client("dynamodb")), batch)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if code not in ("ResourceNotFoundException", "NoSuchBucket"):

@@ -20,12 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-from chalicelib import aws
 from chalicelib.config import Settings
 from chalicelib.errors import RejectedInputError
 from chalicelib.keys import BatchRef, parse_object_key
 from chalicelib.status import batch_status
-from chalicelib.wiring import store_and_reports
+from chalicelib.wiring import records_and_reports
 from scripts.progress import Progress
 from scripts.sandbox import lifecycle
 
@@ -52,16 +51,16 @@ def upload(s3, bucket: str, files: list[Path]) -> None:
             s3.upload_file(str(path), bucket, path.name, Callback=bar.advance)
 
 
-def follow(settings: Settings, batches: list[BatchRef], timeout: float) -> bool:
-    """Print each batch's file outcomes and publication as they happen; True if all published."""
-    store, reports = store_and_reports(settings)
+def follow(records, reports, batches: list[BatchRef], timeout: float) -> bool:
+    """Print each batch's file outcomes and publication as they happen, read from ``records``
+    and ``reports`` (``records_and_reports``); True if all published."""
     shown: set[tuple] = set()
     pending = set(batches)
     published: set[BatchRef] = set()
     started = time.monotonic()
     while pending and time.monotonic() - started < timeout:
         for batch in sorted(pending):
-            status = batch_status(store, reports, batch)
+            status = batch_status(records, reports, batch)
             for f in status["files"]:
                 seen = (batch, f["kind"], f.get("etag"), f["outcome"])
                 if f["outcome"] != "not received" and seen not in shown:
@@ -103,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     state = lifecycle.require_running()
     if state is None:
         return 1
-    os.environ.update(state.client_env)
     settings = Settings.for_stage(args.stage)
-    upload(aws.client("s3"), settings.ingest_bucket, files)
+    s3 = state.client("s3")
+    upload(s3, settings.ingest_bucket, files)
     if args.no_wait:
         return 0
     print("Waiting for the pipeline (Ctrl-C stops waiting, not the pipeline):")
-    return 0 if follow(settings, sorted(set(batches)), args.timeout) else 1
+    records, reports = records_and_reports(settings, s3=s3, dynamodb=state.client("dynamodb"))
+    return 0 if follow(records, reports, sorted(set(batches)), args.timeout) else 1
 
 
 if __name__ == "__main__":

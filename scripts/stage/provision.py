@@ -20,7 +20,7 @@ from chalicelib.errors import ConfigurationError
 
 # How often a consumer may fail a message before SQS moves it to the dead-letter queue.
 MAX_RECEIVE_COUNT = 5
-TTL_ATTRIBUTE = "expires_at"  # of row chunks: see chalicelib/store.py
+TTL_ATTRIBUTE = "expires_at"  # of row chunks: see chalicelib/row_store.py
 FOURTEEN_DAYS = str(14 * 24 * 3600)
 
 # What ensure_point_in_time_recovery reports (Resources.point_in_time_recovery).

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,13 +14,10 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.core.models import botocore_stubber
 
-from chalicelib import aws, row_chunks, wiring
+from chalicelib import aws, wiring
 from chalicelib.config import Settings
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
-from chalicelib.publication import PublicationClaims
-from chalicelib.publisher import SqsPublisher
-from chalicelib.store import BatchStore
 from scripts.stage.provision import Resources, provision
 from tests.conftest import PROJECT_DIR
 from tests.functional.received import Received
@@ -29,7 +25,7 @@ from tests.functional.wire import Sleeps, Wire
 
 
 class Clock:
-    """The wall clock the app's publication claims read, which a test can move forward."""
+    """The wall clock the app reads (claims' leases, rows' expiry), which a test can move forward."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -124,14 +120,12 @@ class Sandbox:
 @contextlib.contextmanager
 def running_app() -> Iterator[Sandbox]:
     """moto in-process, the stage's resources, and the app behind Chalice's test client."""
-    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+    clock = Clock()
+    with mock_aws(), wiring.using(clock=clock):
         wiring.clear_cache()
         try:
             settings = Settings.for_stage("local")
             resources = provision(settings, aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
-            clock = Clock()
-            # The pipeline is built on the first invocation (wiring._build): its claims read this clock.
-            patch.setattr(wiring, "PublicationClaims", functools.partial(PublicationClaims, clock=clock))
             from app import app
             with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as client:
                 yield Sandbox(settings, resources, client, clock=clock)
@@ -146,17 +140,14 @@ def sandbox(aws_credentials):
 
 
 @pytest.fixture
-def sleeps(sandbox, monkeypatch) -> Sleeps:
-    # The pipeline is built lazily on the first invocation (wiring._build), so
-    # the store and publisher built then get these sleeps through their
-    # constructors. botocore sleeps in endpoint._needs_retry with the module's
-    # `time`; replacing that name there (only) records its back-off instead.
+def sleeps(sandbox, monkeypatch) -> Iterator[Sleeps]:
+    # The row store and publisher pause through the seams; botocore sleeps in
+    # endpoint._needs_retry with the module's `time`, and replacing that name
+    # there (only) records its back-off instead.
     recorded = Sleeps()
-    monkeypatch.setattr(wiring, "BatchStore", functools.partial(BatchStore, sleep=recorded.store.append))
-    monkeypatch.setattr(wiring, "SqsPublisher",
-                        functools.partial(SqsPublisher, sleep=recorded.publisher.append))
     monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=recorded.sdk.append))
-    return recorded
+    with wiring.using(store_sleep=recorded.store.append, publisher_sleep=recorded.publisher.append):
+        yield recorded
 
 
 @pytest.fixture
@@ -175,6 +166,7 @@ def wire(sandbox, sleeps) -> Wire:
 
 
 @pytest.fixture
-def small_chunks(monkeypatch):
+def small_chunks():
     """Chunks of a few rows each, so small files make many chunks and write groups."""
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)
+    with wiring.using(chunk_bytes=32):
+        yield

@@ -5,15 +5,10 @@ import dataclasses
 
 import pytest
 
-from chalicelib import aws
+from chalicelib import aws, wiring
 from chalicelib.errors import ConfigurationError, PublishError
 from chalicelib.messages import from_json
-from chalicelib.pipeline import Pipeline
-from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
-from chalicelib.reports import ReportWriter
-from chalicelib.store import BatchStore
-from chalicelib.telemetry import Telemetry
 from scripts.stage.provision import provision
 
 CUSTOMERS = 25  # three SendMessageBatch calls
@@ -26,15 +21,6 @@ def fifo(sandbox):
     return settings, provision(settings, sandbox.s3, aws.client("dynamodb"), sandbox.sqs)
 
 
-def pipeline_for(sandbox, settings, queue_url):
-    return Pipeline(s3=sandbox.s3, store=BatchStore(aws.client("dynamodb"), settings.table_name),
-                    publisher=SqsPublisher(sandbox.sqs, queue_url),
-                    reports=ReportWriter(sandbox.s3, settings.results_bucket),
-                    max_file_bytes=settings.max_file_bytes,
-                    telemetry=Telemetry("test"),
-                    claims=PublicationClaims(aws.client("dynamodb"), settings.table_name))
-
-
 def test_a_retry_after_a_partial_publication_repeats_nothing_to_consumers(sandbox, fifo, monkeypatch):
     settings, resources = fifo
     files = {
@@ -44,7 +30,7 @@ def test_a_retry_after_a_partial_publication_repeats_nothing_to_consumers(sandbo
     }
     for kind, body in files.items():
         sandbox.s3.put_object(Bucket=settings.ingest_bucket, Key=f"{kind}_fifo.csv", Body=body.encode())
-    pipeline = pipeline_for(sandbox, settings, resources.output_queue_url)
+    pipeline = wiring.build_pipeline(settings, sandbox.s3, aws.client("dynamodb"), sandbox.sqs)
     pipeline.process_object(settings.ingest_bucket, "customers_fifo.csv")
     pipeline.process_object(settings.ingest_bucket, "orders_fifo.csv")
     real_send = SqsPublisher._send

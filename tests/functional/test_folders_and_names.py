@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
-from chalicelib.wiring import store_and_reports
+from chalicelib.wiring import records_and_reports
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 KINDS = ("customers", "orders", "items")
@@ -17,7 +17,7 @@ def upload_batch(sandbox, folder: str, orders: bytes | None = None) -> list[dict
 
 
 def status(sandbox, batch_key: str) -> dict:
-    return batch_status(*store_and_reports(sandbox.settings), BatchRef.parse(batch_key))
+    return batch_status(*records_and_reports(sandbox.settings), BatchRef.parse(batch_key))
 
 
 def test_a_stale_event_of_another_folder_never_publishes_old_totals(sandbox):

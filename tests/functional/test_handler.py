@@ -1,18 +1,16 @@
 """The S3 handler through Chalice's wrapper, against moto in-process."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
 
-from chalicelib import aws, partitioning
+from chalicelib import aws, wiring
 from chalicelib.errors import PublishError
-from chalicelib.pipeline import Pipeline
 from chalicelib.publication import PublicationClaims
 from chalicelib.publisher import SqsPublisher
-from chalicelib.reports import ReportWriter
-from chalicelib.store import BatchStore
-from chalicelib.telemetry import Telemetry
+from chalicelib.records import BatchRecords
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 KINDS = ("customers", "orders", "items")
@@ -87,10 +85,10 @@ def test_a_changed_upload_replaces_the_file_and_publishes_the_next_revision(sand
     assert [i["item_id"] for i in report["orphan_items"]] == ["503", "505", "506"]
 
 
-def test_a_batch_joined_in_partitions_gives_the_same_messages_and_report(sandbox, monkeypatch):
-    monkeypatch.setattr(partitioning, "ROWS_PER_PARTITION", 4)  # the sample's 17 rows: 5 partitions
-    for kind in KINDS:
-        sandbox.upload(f"{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
+def test_a_batch_joined_in_partitions_gives_the_same_messages_and_report(sandbox):
+    with wiring.using(rows_per_partition=4):  # the sample's 17 rows: 5 partitions
+        for kind in KINDS:
+            sandbox.upload(f"{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
 
     assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
     report = sandbox.read_json(f"reports/{SAMPLE_BATCH}/batch.json")
@@ -133,13 +131,8 @@ def test_an_unknown_key_gets_a_report_and_touches_nothing_else(sandbox):
 
 
 def test_a_file_over_the_size_limit_is_rejected(sandbox):
-    pipeline = Pipeline(
-        s3=sandbox.s3,
-        store=BatchStore(aws.client("dynamodb"), sandbox.settings.table_name),
-        publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
-        reports=ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
-        max_file_bytes=10, telemetry=Telemetry("test"),
-        claims=PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name))
+    pipeline = wiring.build_pipeline(dataclasses.replace(sandbox.settings, max_file_bytes=10),
+                                     sandbox.s3, aws.client("dynamodb"), sandbox.sqs)
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket,
                           Key=f"orders_{SAMPLE_BATCH}.csv", Body=sample_bytes("orders"))
 
@@ -182,8 +175,7 @@ def test_a_publication_that_failed_is_completed_by_the_retry(sandbox, monkeypatc
 def test_two_completions_at_once_claim_one_revision(sandbox):
     for kind in ("customers", "orders", "items"):
         sandbox.upload(f"{kind}_race.csv", sample_bytes(kind).replace(b"1001", b"1011"))
-    store = BatchStore(aws.client("dynamodb"), sandbox.settings.table_name)
-    state = store.read_batch("race")
+    state = BatchRecords(aws.client("dynamodb"), sandbox.settings.table_name).read_batch("race")
     claims = PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name)
 
     # Both read the batch at revision 1 with the same files: one gets revision 2.

@@ -1,7 +1,7 @@
 """Re-uploads: the state always reflects the object's newest content."""
 from __future__ import annotations
 
-from chalicelib.store import BatchStore
+from chalicelib.row_store import RowStore
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 ORDERS_KEY = f"orders_{SAMPLE_BATCH}.csv"
@@ -34,7 +34,7 @@ def test_an_older_event_finishing_after_a_newer_one_does_not_overwrite_it(sandbo
     bucket = sandbox.settings.ingest_bucket
     sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
     old_event = sandbox.event_for(ORDERS_KEY)
-    real_write_rows = BatchStore.write_rows
+    real_write_rows = RowStore.write_rows
     raced = []
 
     def write_rows_while_a_newer_upload_completes(self, batch_id, kind, write_id, rows, progress=None):
@@ -45,7 +45,7 @@ def test_an_older_event_finishing_after_a_newer_one_does_not_overwrite_it(sandbo
             sandbox.deliver(ORDERS_KEY)
         return count
 
-    monkeypatch.setattr(BatchStore, "write_rows", write_rows_while_a_newer_upload_completes)
+    monkeypatch.setattr(RowStore, "write_rows", write_rows_while_a_newer_upload_completes)
     late = sandbox.deliver(ORDERS_KEY, old_event)
 
     assert late["status"] == "superseded"

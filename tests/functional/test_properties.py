@@ -48,7 +48,7 @@ def fresh_sandbox():
 
 def status_of(sb: Sandbox, batch_id: str) -> dict:
     """The batch status without its clock readings (two runs differ only in those)."""
-    status = batch_status(*wiring.store_and_reports(sb.settings), BatchRef.parse(batch_id))
+    status = batch_status(*wiring.records_and_reports(sb.settings, clock=sb.clock), BatchRef.parse(batch_id))
     for clock_or_request in ("published_at", "claimed_at", "claimed_by", "lease_ends_at"):
         status.pop(clock_or_request)
     for entry in status["files"]:

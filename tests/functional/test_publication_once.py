@@ -15,15 +15,13 @@ import threading
 import boto3
 import pytest
 
-from chalicelib import aws
+from chalicelib import aws, wiring
 from chalicelib.keys import BatchRef
 from chalicelib.pipeline import Pipeline
 from chalicelib.publication import PublicationBusyError, PublicationClaims
-from chalicelib.publisher import SqsPublisher
+from chalicelib.records import BatchRecords
 from chalicelib.reports import ReportWriter
 from chalicelib.status import batch_status
-from chalicelib.store import BatchStore
-from chalicelib.telemetry import Telemetry
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 from tests.functional.wire import FOLDER, bodies, distinct, is_claim, is_file_record, put, start_batch, status
 
@@ -38,8 +36,8 @@ def rival_claims(sb) -> PublicationClaims:
 
 def rival_claim(sb, request_id: str):
     """Another invocation claims the batch's next revision from the files as they are now."""
-    state = BatchStore(boto3.client("dynamodb", region_name="us-east-1"),
-                       sb.settings.table_name).read_batch(BATCH_KEY)
+    state = BatchRecords(boto3.client("dynamodb", region_name="us-east-1"),
+                         sb.settings.table_name).read_batch(BATCH_KEY)
     return rival_claims(sb).claim(BATCH_KEY, state.versions(), request_id, latest=state.publication)
 
 
@@ -185,11 +183,14 @@ def test_a_duplicate_of_the_completing_event_publishes_nothing_while_the_first_i
     assert (found["publication_state"], found["revision"], found["messages"]) == ("published", 1, 3)
 
 
-def test_a_publication_longer_than_its_lease_keeps_its_claim_while_it_sends(sandbox, wire, monkeypatch):
-    # A short lease, renewed every half second by the sender.
-    from chalicelib import wiring
-    monkeypatch.setattr(wiring, "PublicationClaims", lambda client, table, lease_seconds: PublicationClaims(
-        client, table, lease_seconds=2, clock=sandbox.clock))
+@pytest.fixture
+def short_lease():
+    """A lease of two seconds, which the sender renews every half second."""
+    with wiring.using(lease_seconds=2):
+        yield
+
+
+def test_a_publication_longer_than_its_lease_keeps_its_claim_while_it_sends(sandbox, wire, short_lease):
     items, event = start_batch(sandbox, SAMPLE_BATCH)
     claims = PublicationClaims(aws.client("dynamodb"), sandbox.settings.table_name, clock=sandbox.clock)
     during = []
@@ -237,14 +238,8 @@ def direct_pipeline(sandbox, sleeps: list) -> Pipeline:
     def sleep(seconds):
         sleeps.append(seconds)
         sandbox.clock.advance(seconds)
-    settings = sandbox.settings
-    return Pipeline(s3=sandbox.s3, store=BatchStore(aws.client("dynamodb"), settings.table_name),
-                    publisher=SqsPublisher(sandbox.sqs, sandbox.resources.output_queue_url),
-                    reports=ReportWriter(sandbox.s3, settings.results_bucket),
-                    max_file_bytes=settings.max_file_bytes, telemetry=Telemetry("test"),
-                    claims=PublicationClaims(aws.client("dynamodb"), settings.table_name,
-                                             clock=sandbox.clock),
-                    sleep=sleep)
+    return wiring.build_pipeline(sandbox.settings, sandbox.s3, aws.client("dynamodb"), sandbox.sqs,
+                                 wiring.Seams(clock=sandbox.clock, lease_sleep=sleep))
 
 
 def test_the_retry_of_a_sender_that_was_stopped_waits_for_its_lease_and_finishes_the_revision(
@@ -339,8 +334,8 @@ def test_status_says_a_revision_whose_sender_stopped_is_finished_by_a_retry_or_m
     assert "is being sent" in render(sending) and "stopped-request" in render(sending)
 
     sandbox.clock.advance(PublicationClaims(None, "").lease_seconds + 1)  # nobody renews it
-    store = BatchStore(aws.client("dynamodb"), sandbox.settings.table_name, clock=sandbox.clock)
-    stopped = render(batch_status(store, ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
+    records = BatchRecords(aws.client("dynamodb"), sandbox.settings.table_name, clock=sandbox.clock)
+    stopped = render(batch_status(records, ReportWriter(sandbox.s3, sandbox.settings.results_bucket),
                                   BatchRef(FOLDER, SAMPLE_BATCH)))
 
     assert "its sender stopped before it finished" in stopped and "make replay" in stopped

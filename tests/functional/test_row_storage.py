@@ -7,12 +7,13 @@ cost and as the sandbox's speed.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from chalicelib import row_chunks, wiring
-from chalicelib import store as store_module
+from chalicelib import wiring
 from chalicelib.keys import BatchRef
+from chalicelib.row_store import RowsMissingError
 from chalicelib.status import batch_status
 from scripts.status import render
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
@@ -45,8 +46,8 @@ def chunk_count(sb) -> int:
 
 
 def current_write_ids(sb, batch_id: str = SAMPLE_BATCH) -> dict[str, str]:
-    store, _ = wiring.store_and_reports(sb.settings)
-    state = store.read_batch(BatchRef("partner", batch_id).key)
+    records, _ = wiring.records_and_reports(sb.settings)
+    state = records.read_batch(BatchRef("partner", batch_id).key)
     return {kind: record.write_id for kind, record in state.files.items()}
 
 
@@ -77,8 +78,8 @@ def test_a_replaced_upload_s_chunks_are_deleted_once_the_batch_is_published_agai
     assert chunk_sets(sandbox) == {kind: {now[kind]} for kind in KINDS}
 
 
-def test_a_rejected_file_leaves_no_rows_behind(sandbox, monkeypatch):
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)  # the good rows fill chunks first
+def test_a_rejected_file_leaves_no_rows_behind(sandbox, small_chunks):
+    # The good rows fill chunks before the bad one is read.
     good = [f"{n},1,{n}.00" for n in range(1000, 1400)]
     body = ("order_id,customer_id,amount\n" + "\n".join(good) + "\n9999,1,-5\n").encode()
 
@@ -120,8 +121,7 @@ def test_the_same_event_twice_writes_the_same_chunks_and_a_reupload_writes_its_o
 
 
 def test_a_crash_between_two_chunks_is_repaired_by_the_retry_without_a_second_set(
-        sandbox, monkeypatch):
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 32)
+        sandbox, small_chunks):
     for kind in ("customers", "orders"):
         sandbox.upload(key_of(kind), sample_bytes(kind))
     items = key_of("items")
@@ -135,14 +135,13 @@ def test_a_crash_between_two_chunks_is_repaired_by_the_retry_without_a_second_se
         if len(calls) == 2:
             raise ConnectionError("the function's host went away")
 
-    monkeypatch.setattr(store_module, "_BATCH_WRITE_SIZE", 1)  # one chunk per call
     client.meta.events.register("before-call.dynamodb.BatchWriteItem", crash_on_the_second_group)
     try:
-        with pytest.raises(ConnectionError):
+        with wiring.using(group_size=1), pytest.raises(ConnectionError):  # one chunk per call
             sandbox.deliver(items, event)
     finally:
         client.meta.events.unregister("before-call.dynamodb.BatchWriteItem", crash_on_the_second_group)
-    assert batch_status(*wiring.store_and_reports(sandbox.settings),
+    assert batch_status(*wiring.records_and_reports(sandbox.settings),
                         BatchRef("partner", SAMPLE_BATCH))["files"][2]["outcome"] == "not received"
 
     retried = sandbox.deliver(items, event)  # Lambda's retry: the same event
@@ -195,12 +194,11 @@ def test_deleting_an_old_version_never_touches_a_reupload_of_the_same_content(sa
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The store's clock, to move days ahead."""
-    import time
+def clock(sandbox):
+    """The app's clock, held still, to move days ahead."""
     now = [time.time()]
-    monkeypatch.setattr(store_module, "wall_clock", lambda: now[0])
-    return now
+    with wiring.using(clock=lambda: now[0]):
+        yield now
 
 
 def test_rows_carry_a_ttl_of_the_stage_s_retention(sandbox, clock):
@@ -222,7 +220,8 @@ def test_a_file_whose_rows_expired_counts_as_missing_and_says_so(sandbox, clock)
     assert (outcome["published_revision"], outcome["waiting_for"]) == (0, ["customers"])
     assert "rows of the customers file partner/customers_" in outcome["error"]
     assert "expired on" in outcome["error"] and "upload the file again" in outcome["error"]
-    found = batch_status(*wiring.store_and_reports(sandbox.settings), BatchRef("partner", SAMPLE_BATCH))
+    found = batch_status(*wiring.records_and_reports(sandbox.settings, clock=lambda: clock[0]),
+                         BatchRef("partner", SAMPLE_BATCH))
     assert found["waiting_for"] == ["customers"]
     shown = render(found)  # what `make status` prints
     assert "rows expired on" in shown and "Waiting for: customers" in shown
@@ -262,6 +261,6 @@ def test_expired_chunks_that_ttl_has_not_removed_are_not_read(sandbox, clock):
                                  UpdateExpression="SET expires_at = :past",
                                  ExpressionAttributeValues={":past": {"N": "1000"}})
 
-    with pytest.raises(store_module.RowsMissingError, match="chunk 0 of the orders file"):
+    with pytest.raises(RowsMissingError, match="chunk 0 of the orders file"):
         sandbox.upload(key_of("items"), sample_bytes("items"))
     assert sandbox.receive_all() == []

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
-from chalicelib.wiring import store_and_reports
+from chalicelib.wiring import records_and_reports
 from scripts.status import render
 from tests.conftest import SAMPLE_BATCH, sample_bytes
 
 
 def status_of(sandbox, batch_id):
-    return batch_status(*store_and_reports(sandbox.settings), BatchRef.parse(batch_id))
+    return batch_status(*records_and_reports(sandbox.settings), BatchRef.parse(batch_id))
 
 
 def test_status_of_a_waiting_batch_shows_the_rejected_file_and_its_problems(sandbox):

@@ -78,12 +78,12 @@ def test_a_publication_logs_and_counts_batches_messages_and_orphans(sandbox, cap
 def test_a_failure_is_logged_with_its_context_before_it_is_retried(sandbox, capsys, monkeypatch):
     import pytest
 
-    from chalicelib.store import BatchStore
+    from chalicelib.records import BatchRecords
 
     def unavailable(self, batch_id):
         raise ConnectionError("DynamoDB is unreachable")
 
-    monkeypatch.setattr(BatchStore, "read_batch", unavailable)
+    monkeypatch.setattr(BatchRecords, "read_batch", unavailable)
     with pytest.raises(ConnectionError):
         sandbox.upload(f"items_{SAMPLE_BATCH}.csv", sample_bytes("items"))
     logs, _ = records(capsys)

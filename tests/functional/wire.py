@@ -183,7 +183,7 @@ def neutral(by_key: dict[str, tuple], batch_id: str) -> dict[str, tuple]:
 
 
 def status(sb, batch_id: str) -> dict:
-    return batch_status(*wiring.store_and_reports(sb.settings), BatchRef(FOLDER, batch_id))
+    return batch_status(*wiring.records_and_reports(sb.settings, clock=sb.clock), BatchRef(FOLDER, batch_id))
 
 
 def comparable_status(sb, batch_id: str) -> dict:

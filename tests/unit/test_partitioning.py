@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib import partitioning
 from chalicelib.aggregation import BatchSummary, aggregate_batch
 from chalicelib.model import Customer, Item, Order
 from chalicelib.partitioning import batch_messages, partition_count
@@ -83,7 +82,6 @@ def test_the_report_keeps_the_first_orphans_by_natural_order():
     assert summary.orphan_order_count == 30
 
 
-def test_partition_count_follows_the_rows(monkeypatch):
-    monkeypatch.setattr(partitioning, "ROWS_PER_PARTITION", 100)
-
-    assert [partition_count(rows) for rows in (0, 1, 100, 101, 1000)] == [1, 1, 1, 2, 10]
+def test_partition_count_follows_the_rows():
+    assert [partition_count(rows, rows_per_partition=100)
+            for rows in (0, 1, 100, 101, 1000)] == [1, 1, 1, 2, 10]

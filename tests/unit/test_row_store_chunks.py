@@ -1,4 +1,4 @@
-"""BatchStore.write_rows: chunk items, BatchWriteItem groups, UnprocessedItems retries, against Stubber."""
+"""RowStore.write_rows: chunk items, BatchWriteItem groups, UnprocessedItems retries, against Stubber."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -8,11 +8,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from chalicelib import row_chunks
 from chalicelib.errors import PipelineError
 from chalicelib.item_sizes import item_size, write_units
 from chalicelib.model import Customer, Order
-from chalicelib.store import BatchStore, WriteProgress
+from chalicelib.row_chunks import decode_chunk
+from chalicelib.row_store import RowStore, WriteProgress
 
 TABLE = "batches"
 NOW = 1_800_000_000
@@ -29,15 +29,13 @@ def dynamodb(aws_credentials):
         stubber.assert_no_pending_responses()
 
 
-@pytest.fixture
-def small_chunks(monkeypatch):
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 40)  # about two order rows a chunk
+SMALL_CHUNK_BYTES = 40  # about two order rows a chunk
 
 
-def store(client, sleeps: list[float] | None = None, **kwargs) -> BatchStore:
+def store(client, sleeps: list[float] | None = None, **kwargs) -> RowStore:
     # One writer thread: Stubber answers calls in the order they come, so keep that order fixed.
     recorded = sleeps if sleeps is not None else []
-    return BatchStore(client, TABLE, writers=1, sleep=recorded.append, clock=lambda: NOW, **kwargs)
+    return RowStore(client, TABLE, writers=1, sleep=recorded.append, clock=lambda: NOW, **kwargs)
 
 
 def expect_write(stubber: Stubber, unprocessed: list[dict] | None = None) -> None:
@@ -56,18 +54,18 @@ def items_of(sent: list[list[dict]]) -> list[dict]:
 def test_a_small_file_is_one_chunk_item_under_slot_0_with_its_rows_compressed(dynamodb):
     client, stubber, sent = dynamodb
     expect_write(stubber)
-    batch_store = store(client, retention_days=30)
+    row_store = store(client, retention_days=30)
 
-    written = batch_store.write_rows("f/b1", "orders", "w1", orders(3))
+    written = row_store.write_rows("f/b1", "orders", "w1", orders(3))
 
     [item] = items_of(sent)
     assert item["pk"] == {"S": "rows#f/b1#orders#w1#0"} and item["sk"] == {"S": "000000"}
     assert item["row_count"] == {"N": "3"}
-    assert row_chunks.decode_chunk("orders", item["data"]["B"]) == orders(3)
+    assert decode_chunk("orders", item["data"]["B"]) == orders(3)
     # The TTL: the retention after the write.
     assert item["expires_at"] == {"N": str(NOW + 30 * 86_400)}
     assert (written.rows, written.chunks, written.expires_at) == (3, 1, NOW + 30 * 86_400)
-    assert (batch_store.items_written, batch_store.write_units) == (1, 1)
+    assert (row_store.items_written, row_store.write_units) == (1, 1)
 
 
 def test_a_file_with_no_rows_writes_nothing(dynamodb):
@@ -79,23 +77,23 @@ def test_a_file_with_no_rows_writes_nothing(dynamodb):
 
 
 @pytest.mark.parametrize("rows, groups", [(2, [1]), (50, [25]), (52, [25, 1]), (120, [25, 25, 10])])
-def test_chunks_go_out_in_groups_of_at_most_25(dynamodb, small_chunks, rows, groups):
+def test_chunks_go_out_in_groups_of_at_most_25(dynamodb, rows, groups):
     client, stubber, sent = dynamodb
     for _ in groups:
         expect_write(stubber)
-    batch_store = store(client, shards=8)
+    row_store = store(client, shards=8, chunk_bytes=SMALL_CHUNK_BYTES)
 
-    written = batch_store.write_rows("b1", "orders", "w1", orders(rows))
+    written = row_store.write_rows("b1", "orders", "w1", orders(rows))
 
     assert [len(group) for group in sent] == groups
     chunks = items_of(sent)
     # Numbered in file order, chunk n under slot n mod 8; the rows all there, in order.
     assert [c["sk"]["S"] for c in chunks] == [f"{n:06d}" for n in range(len(chunks))]
     assert [c["pk"]["S"] for c in chunks] == [f"rows#b1#orders#w1#{n % 8}" for n in range(len(chunks))]
-    assert [r for c in chunks for r in row_chunks.decode_chunk("orders", c["data"]["B"])] == orders(rows)
+    assert [r for c in chunks for r in decode_chunk("orders", c["data"]["B"])] == orders(rows)
     assert (written.rows, written.chunks) == (rows, len(chunks))
-    assert batch_store.items_written == len(chunks)
-    assert batch_store.write_units == sum(write_units(item_size(c)) for c in chunks)
+    assert row_store.items_written == len(chunks)
+    assert row_store.write_units == sum(write_units(item_size(c)) for c in chunks)
 
 
 def test_large_chunks_cost_a_write_unit_per_started_kilobyte(dynamodb):
@@ -106,27 +104,27 @@ def test_large_chunks_cost_a_write_unit_per_started_kilobyte(dynamodb):
     rng = random.Random(7)
     rows = [Customer(str(n), "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(150)))
             for n in range(2000)]
-    batch_store = store(client)
+    row_store = store(client)
 
-    written = batch_store.write_rows("b1", "customers", "w1", rows)
+    written = row_store.write_rows("b1", "customers", "w1", rows)
 
     chunks = items_of(sent)
     assert written.chunks == len(chunks) == 2
     sizes = [item_size(c) for c in chunks]
     assert all(size < 400 * 1024 for size in sizes)  # DynamoDB's item limit
-    assert batch_store.write_units == sum(-(-size // 1024) for size in sizes) > 100
+    assert row_store.write_units == sum(-(-size // 1024) for size in sizes) > 100
 
 
-def test_unprocessed_chunks_are_sent_again_until_none_are_left(dynamodb, small_chunks):
+def test_unprocessed_chunks_are_sent_again_until_none_are_left(dynamodb):
     client, stubber, sent = dynamodb
     expect_write(stubber, unprocessed=[{"PutRequest": {"Item": {"pk": {"S": "x"}, "sk": {"S": s}}}}
                                        for s in ("000001", "000002", "000003")])
     expect_write(stubber, unprocessed=[{"PutRequest": {"Item": {"pk": {"S": "x"}, "sk": {"S": "000002"}}}}])
     expect_write(stubber)
     sleeps: list[float] = []
-    batch_store = store(client, sleeps)
+    row_store = store(client, sleeps, chunk_bytes=SMALL_CHUNK_BYTES)
 
-    assert batch_store.write_rows("b1", "orders", "w1", orders(10)).chunks == 5
+    assert row_store.write_rows("b1", "orders", "w1", orders(10)).chunks == 5
 
     assert [[r["PutRequest"]["Item"]["sk"]["S"] for r in group] for group in sent] == [
         ["000000", "000001", "000002", "000003", "000004"], ["000001", "000002", "000003"], ["000002"]]
@@ -156,12 +154,11 @@ def test_an_aws_error_reaches_the_caller(dynamodb):
         store(client).write_rows("b1", "orders", "w1", orders(3))
 
 
-def test_a_bad_row_stops_the_writes_and_progress_says_which_chunks_may_exist(aws_credentials, monkeypatch):
+def test_a_bad_row_stops_the_writes_and_progress_says_which_chunks_may_exist(aws_credentials):
     client = boto3.client("dynamodb", region_name="us-east-1")
     sent: list[list[dict]] = []
     client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem",
                                 lambda params, **_: sent.append(params["RequestItems"][TABLE]))
-    monkeypatch.setattr(row_chunks, "CHUNK_RAW_BYTES", 1000)  # about 50 order rows a chunk
 
     def rows_then_a_problem():
         yield from orders(5000)  # rows are encoded 4,096 at a time: ~78 chunks are cut first
@@ -172,7 +169,9 @@ def test_a_bad_row_stops_the_writes_and_progress_says_which_chunks_may_exist(aws
         for _ in range(3):
             expect_write(stubber)
         with pytest.raises(ValueError, match="line 5001"):
-            store(client).write_rows("b1", "orders", "w1", rows_then_a_problem(), progress)
+            # Chunks of about 50 order rows.
+            store(client, chunk_bytes=1000).write_rows("b1", "orders", "w1", rows_then_a_problem(),
+                                                       progress)
 
     # Groups not yet started when the problem came are cancelled, and the last
     # chunks cut were never sent: deleting the partial write needs an upper

@@ -1,4 +1,6 @@
-"""The DynamoDB model: a batch's files, their rows, and its publication.
+"""A batch's records in DynamoDB: its files' versions, its publication, its misnamed uploads.
+
+One table, string keys ``pk`` / ``sk``:
 
 One table, string keys ``pk`` / ``sk``:
 
@@ -20,70 +22,45 @@ pk                                               sk                  what
 ===============================================  ==================  ==========================
 
 The batch key is ``<folder>/<batch id>`` (``keys.BatchRef.key``): two folders
-with the same batch id are two batches, with keys of their own.
+with the same batch id are two batches, with keys of their own. The rows
+themselves are chunk items of their own (``row_store``); the publication's
+claim is ``publication``'s.
 
 Rows are stored per file *version*, never merged into totals: a changed upload
 lands beside the old one instead of adding to it, and totals are recomputed
-from the current versions when a batch is published. A version's rows are a
-few chunk items (chunk ``n`` under slot ``n mod shards``, so a large file's
-chunks spread over partitions and a small one's single chunk is one Query).
-
-Each S3 event's rows get a *write id* of their own (``write_id_for``): the
-same event processed again rewrites the same items, and a re-upload, even of
-the same bytes, writes a new set. The file record lists every set it ever
-pointed at; once a set is replaced it can never be recorded again, so a
-publication can delete replaced sets without ever touching one that a current
-or concurrent ingest needs. Chunks also carry a TTL (``expires_at``): nothing
-is kept forever. Every read is a GetItem or a Query by partition key: there is
-no Scan.
+from the current versions when a batch is published. The file record lists
+every set of chunks (``row_store.WriteSet``) it ever pointed at; once a set is
+replaced it can never be recorded again, so a publication can delete replaced
+sets without ever touching one that a current or concurrent ingest needs.
+Every read is a Query by partition key: there is no Scan.
 """
 from __future__ import annotations
 
 import hashlib
-import queue
-import random
 import secrets
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from chalicelib import row_chunks
 from chalicelib.errors import PipelineError
-from chalicelib.item_sizes import item_size, write_units
 from chalicelib.keys import KINDS
 from chalicelib.publication import PUBLICATION_SORT_KEY, FileVersions, Publication, publication_from_item
-from chalicelib.row_chunks import Chunk, cut_chunks, decode_chunk
+from chalicelib.row_store import WriteSet
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
-SUPERSEDED = "superseded"
-_BATCH_WRITE_SIZE = 25
-_BATCH_WRITE_BYTES = 12 * 1024 * 1024  # under BatchWriteItem's 16 MB
 _MISNAMED = "misnamed#"
-_DAY_SECONDS = 86_400
-_READ_AHEAD_CHUNKS = 4  # per slot: bounds what a publication holds in memory
 
 
-@dataclass(frozen=True)
-class WriteSet:
-    """One ingest's chunks: what deleting them needs to know."""
+class FileStatus(StrEnum):
+    """What a file version was found to be."""
 
-    write_id: str
-    chunks: int
-    shards: int
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
 
-    def encode(self) -> str:
-        return f"{self.write_id}:{self.chunks}:{self.shards}"
 
-    @classmethod
-    def decode(cls, text: str) -> WriteSet:
-        write_id, chunks, shards = text.rsplit(":", 2)
-        return cls(write_id, int(chunks), int(shards))
+ACCEPTED, REJECTED = FileStatus.ACCEPTED, FileStatus.REJECTED
 
 
 @dataclass(frozen=True)
@@ -91,7 +68,7 @@ class FileRecord:
     kind: str
     key: str
     etag: str
-    status: str  # ACCEPTED or REJECTED
+    status: str  # a FileStatus
     rows: int
     shards: int
     processed_at: str
@@ -168,27 +145,8 @@ class BatchState:
         return FileVersions(self.version_key(), tuple((k, self.files[k].write_id) for k in KINDS))
 
 
-@dataclass
-class WriteProgress:
-    """How far ``write_rows`` got: after a failure, which chunks may exist."""
-
-    chunks_sent: int = 0
-
-
-@dataclass(frozen=True)
-class WrittenRows:
-    write_id: str
-    rows: int
-    chunks: int
-    expires_at: int
-
-
 class StaleEventError(PipelineError):
     """A newer upload of the same file was recorded first; this event is out of date."""
-
-
-class RowsMissingError(PipelineError):
-    """A file version's chunks are not all in the table (replaced, expired, or lost)."""
 
 
 def sequencer_order(sequencer: str) -> str:
@@ -210,155 +168,15 @@ def write_id_for(key: str, etag: str, sequencer: str, event_time: str) -> str:
     return hashlib.sha256(identity).hexdigest()[:20]
 
 
-def wall_clock() -> float:
-    """Epoch seconds: what row expiry is measured against."""
-    return time.time()
+class BatchRecords:
+    """The records of the batches in ``table_name``; ``clock`` (epoch seconds) is what row
+    expiry is measured against."""
 
-
-def rows_partition(batch_key: str, kind: str, write_id: str, slot: int) -> str:
-    return f"rows#{batch_key}#{kind}#{write_id}#{slot}"
-
-
-def chunk_sort_key(number: int) -> str:
-    return f"{number:06d}"  # sorts as numbers do: a file has at most a few thousand chunks
-
-
-class BatchStore:
-    def __init__(self, client, table_name: str, shards: int = 8, max_attempts: int = 8,
-                 sleep: Callable[[float], None] = time.sleep, writers: int = 4,
-                 retention_days: int = 30, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, client, table_name: str, clock: Callable[[], float] = time.time) -> None:
         self._client = client
-        self._writers = writers
         self._table = table_name
-        self.shards = shards
-        self._max_attempts = max_attempts
-        self._sleep = sleep
-        self._retention_seconds = retention_days * _DAY_SECONDS
-        self._clock = clock or (lambda: wall_clock())  # looked up per call: tests move it
-        self.items_written = 0  # chunk items this store has put, for the summary line
-        self.write_units = 0    # what they cost, by DynamoDB's rule (ceil(bytes / 1 KB) each)
-        self.items_deleted = 0
+        self._clock = clock
 
-    # --- rows -----------------------------------------------------------------
-    def write_rows(self, batch_key: str, kind: str, write_id: str, rows: Iterable,
-                   progress: WriteProgress | None = None) -> WrittenRows:
-        """Put every row of one file version as chunks; return what was written.
-
-        Groups of up to 25 chunks go out on ``writers`` threads; at most twice
-        that many groups wait, so memory stays bounded however long the file is.
-        A failure (a bad row, an error) stops what has not started and raises.
-        """
-        progress = progress or WriteProgress()
-        expires_at = int(self._clock()) + self._retention_seconds
-        count = chunks = 0
-        group: list[dict] = []
-        group_bytes = 0
-        in_flight: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=self._writers, thread_name_prefix="batch-write") as pool:
-
-            def send(requests: list[dict]) -> None:
-                in_flight.append(pool.submit(self._batch_write, requests))
-                if len(in_flight) >= 2 * self._writers:
-                    in_flight.popleft().result()
-
-            try:
-                # Read at call time: tests make chunks small to get many of them.
-                for chunk in cut_chunks(kind, rows, row_chunks.CHUNK_RAW_BYTES):
-                    item = self._chunk_item(batch_key, kind, write_id, chunk, expires_at)
-                    size = item_size(item)
-                    if group and (len(group) == _BATCH_WRITE_SIZE
-                                  or group_bytes + size > _BATCH_WRITE_BYTES):
-                        send(group)
-                        group, group_bytes = [], 0
-                    group.append({"PutRequest": {"Item": item}})
-                    group_bytes += size
-                    count += chunk.rows
-                    chunks += 1
-                    progress.chunks_sent = chunks
-                    self.items_written += 1
-                    self.write_units += write_units(size)
-                if group:
-                    send(group)
-                while in_flight:
-                    in_flight.popleft().result()
-            finally:
-                for future in in_flight:  # a failure (or bad row) stops what has not started
-                    future.cancel()
-        return WrittenRows(write_id, count, chunks, expires_at)
-
-    def _chunk_item(self, batch_key: str, kind: str, write_id: str, chunk: Chunk,
-                    expires_at: int) -> dict:
-        return {"pk": {"S": rows_partition(batch_key, kind, write_id, chunk.number % self.shards)},
-                "sk": {"S": chunk_sort_key(chunk.number)},
-                "row_count": {"N": str(chunk.rows)},
-                "data": {"B": chunk.data},
-                "expires_at": {"N": str(expires_at)}}
-
-    def _batch_write(self, requests: list[dict]) -> int:
-        total = len(requests)
-        for attempt in range(self._max_attempts):
-            response = self._client.batch_write_item(RequestItems={self._table: requests})
-            requests = response.get("UnprocessedItems", {}).get(self._table, [])
-            if not requests:
-                return total
-            if attempt + 1 < self._max_attempts:
-                # Full jitter: spreads the retries of concurrent writers apart.
-                self._sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
-        raise PipelineError(f"DynamoDB left {len(requests)} write(s) unprocessed in table "
-                            f"{self._table} after {self._max_attempts} attempts")
-
-    def delete_rows(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
-        """Delete one set of chunks (deleting a chunk that is not there is a no-op)."""
-        keys = [{"DeleteRequest": {"Key": {
-            "pk": {"S": rows_partition(batch_key, kind, write_set.write_id, n % write_set.shards)},
-            "sk": {"S": chunk_sort_key(n)}}}} for n in range(write_set.chunks)]
-        for start in range(0, len(keys), _BATCH_WRITE_SIZE):
-            self.items_deleted += self._batch_write(keys[start:start + _BATCH_WRITE_SIZE])
-
-    def forget_write_set(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
-        """Drop a deleted set from the file record's list (its id stays refused)."""
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": f"file#{kind}"}},
-            UpdateExpression="DELETE write_sets :set",
-            ExpressionAttributeValues={":set": {"SS": [write_set.encode()]}})
-
-    def read_rows(self, batch_key: str, kind: str, record: FileRecord) -> Iterator:
-        """Every row of the file version ``record`` names, in file order.
-
-        The version's slots are read by parallel Queries, each a few chunks
-        ahead; chunks are taken from them in turn (chunk ``n`` is in slot
-        ``n mod shards``), so the rows come out in file order. A chunk that is
-        missing, or expired but not yet removed by TTL, raises
-        ``RowsMissingError`` rather than give a batch without its rows.
-        """
-        if record.chunks == 0:
-            return
-        slots = min(record.shards, record.chunks)
-        stop = threading.Event()
-        readers = [_SlotReader(self._client, self._table, stop,
-                               rows_partition(batch_key, kind, record.write_id, slot),
-                               int(self._clock())) for slot in range(slots)]
-        for reader in readers:
-            reader.start()
-        rows = 0
-        try:
-            for number in range(record.chunks):
-                item = readers[number % slots].next_item()
-                if item is None or item["sk"]["S"] != chunk_sort_key(number):
-                    raise RowsMissingError(
-                        f"chunk {number} of the {kind} file {record.key} (version "
-                        f"{record.etag}) is missing from table {self._table}")
-                decoded = decode_chunk(kind, item["data"]["B"])
-                rows += len(decoded)
-                yield from decoded
-        finally:
-            stop.set()
-        if rows != record.rows:
-            raise RowsMissingError(f"the {kind} file {record.key} has {rows} rows in table "
-                                   f"{self._table}, not the {record.rows} recorded")
-
-    # --- files and publication ------------------------------------------------
     def record_file(self, batch_key: str, record: FileRecord) -> FileRecord | None:
         """Make ``record`` the batch's current file of its kind; return the one it replaced.
 
@@ -431,6 +249,14 @@ class BatchStore:
                     state.misnamed.append(_misnamed_from_item(item))
         return state
 
+    def forget_write_set(self, batch_key: str, kind: str, write_set: WriteSet) -> None:
+        """Drop a deleted set from the file record's list (its id stays refused)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": f"file#{kind}"}},
+            UpdateExpression="DELETE write_sets :set",
+            ExpressionAttributeValues={":set": {"SS": [write_set.encode()]}})
+
     # --- misnamed uploads -----------------------------------------------------
     def record_misnamed(self, scope: str, record: MisnamedFile) -> None:
         """Note a misnamed upload under ``scope`` (``batch#<key>`` or ``folder#<folder>``)."""
@@ -469,63 +295,6 @@ def _file_record_from_item(item: dict) -> FileRecord:
         chunks=int(item.get("chunks", {}).get("N", "0")),
         expires_at=int(item.get("expires_at", {}).get("N", "0")),
         write_sets=frozenset(map(WriteSet.decode, item.get("write_sets", {}).get("SS", []))))
-
-
-class _SlotReader:
-    """One slot's Query pages, read on a thread of its own a few chunks ahead."""
-
-    _DONE = object()
-
-    def __init__(self, client, table: str, stop: threading.Event, partition: str,
-                 now: int) -> None:
-        self._client = client
-        self._table = table
-        self._stop = stop
-        self._partition = partition
-        self._now = now
-        self._items: queue.Queue = queue.Queue(maxsize=_READ_AHEAD_CHUNKS)
-        self._thread = threading.Thread(target=self._read, name="chunk-read", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            paginator = self._client.get_paginator("query")
-            for page in paginator.paginate(
-                    TableName=self._table, ConsistentRead=True,
-                    KeyConditionExpression="pk = :pk",
-                    # Expired chunks stay readable until TTL removes them (within days).
-                    FilterExpression="expires_at > :now",
-                    ProjectionExpression="sk, #data",
-                    ExpressionAttributeNames={"#data": "data"},
-                    ExpressionAttributeValues={":pk": {"S": self._partition},
-                                               ":now": {"N": str(self._now)}}):
-                for item in page["Items"]:
-                    if not self._put(item):
-                        return
-            self._put(self._DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader's consumer, in its thread
-            self._put(exc)
-
-    def _put(self, value) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._items.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def next_item(self) -> dict | None:
-        """The slot's next chunk item; None when it has no more."""
-        value = self._items.get()
-        if value is self._DONE:
-            self._items.put(value)  # later calls see the end too
-            return None
-        if isinstance(value, BaseException):
-            raise value
-        return value
 
 
 def batch_scope(batch_key: str) -> str:
