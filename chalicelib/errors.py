@@ -98,6 +98,10 @@ class InvalidFileError(RejectedInputError):
     """The file's header, encoding, size or rows are invalid."""
 
 
+class NotUtf8Error(InvalidFileError):
+    """A byte that is no UTF-8, on the line of the one problem this error holds."""
+
+
 class BatchNotFoundError(PipelineError):
     """No such batch (or customer in it) has been processed."""
 

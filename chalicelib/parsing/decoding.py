@@ -2,16 +2,18 @@
 
 A file that is no UTF-8 text is rejected with what it is (UTF-16 or UTF-32,
 gzip, a zip archive or Excel workbook) and how to save it as UTF-8 CSV, told
-from its first bytes; any other invalid byte is reported on its line.
+from its first bytes; any other invalid byte is reported on its line, after
+the lines before it were handed on (so that their problems are reported too).
 """
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
 
-from chalicelib.errors import InvalidFileError, Problem
+from chalicelib.errors import InvalidFileError, NotUtf8Error, Problem
 
 _BOM = b"\xef\xbb\xbf"
+_UTF8_HINT = "Export the file as UTF-8 and upload it again."
 
 
 def decode_blocks(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
@@ -29,13 +31,13 @@ def decode_blocks(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
         if first:
             _check_text(data, file_name)
             block, first = _strip_bom(block), False
-        yield _decode(block, lines_before, file_name)
+        yield from _decode(block, lines_before, file_name)
         lines_before += block.count(b"\n")
     if pending:
         if first:
             _check_text(pending, file_name)
             pending = _strip_bom(pending)
-        yield _decode(pending, lines_before, file_name)
+        yield from _decode(pending, lines_before, file_name)
 
 
 def decode_lines(chunks: Iterable[bytes], file_name: str) -> Iterator[str]:
@@ -93,13 +95,17 @@ def _check_text(head: bytes, file_name: str) -> None:
             hint=_SAVE_AS_UTF8)
 
 
-def _decode(block: bytes, lines_before: int, file_name: str) -> str:
+def _decode(block: bytes, lines_before: int, file_name: str) -> Iterator[str]:
+    """The block as text; if a byte is no UTF-8, the whole lines before it, then ``NotUtf8Error``."""
     try:
-        return block.decode("utf-8")
+        yield block.decode("utf-8")
+        return
     except UnicodeDecodeError as exc:
-        line = lines_before + block.count(b"\n", 0, exc.start) + 1
-        bad = block[exc.start:exc.end]
-        raise InvalidFileError(file_name, [Problem(
-            line=line, column="", value=bad.hex(" "),
-            reason="the file is not valid UTF-8 at this line")],
-            hint="Export the file as UTF-8 and upload it again.") from exc
+        error = exc
+    line_start = block.rfind(b"\n", 0, error.start) + 1
+    if line_start:
+        yield block[:line_start].decode("utf-8")
+    raise NotUtf8Error(file_name, [Problem(
+        line=lines_before + block.count(b"\n", 0, line_start) + 1, column="",
+        value=block[error.start:error.end].hex(" "), reason="the file is not valid UTF-8 at this line")],
+        hint=_UTF8_HINT) from error

@@ -11,7 +11,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
-from chalicelib.errors import InvalidFileError
+from chalicelib.errors import InvalidFileError, NotUtf8Error
 from chalicelib.kinds import FileKind, file_kind
 from chalicelib.parsing.decoding import decode_blocks
 from chalicelib.parsing.exact_path import ExactPath, read_header
@@ -20,6 +20,8 @@ from chalicelib.parsing.outcome import FIX_HINT, ParseStats, ProblemLog
 from chalicelib.parsing.records import RecordedLines
 from chalicelib.parsing.rules import Header, check_header, repeated_id
 from chalicelib.row_ids import RowIds
+
+BOTH_HINT = "Fix the rows listed, export the file as UTF-8 and upload it again under the same key."
 
 
 def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str, max_reported: int = 1000,
@@ -33,6 +35,13 @@ def parse_rows(kind: str, chunks: Iterable[bytes], file_name: str, max_reported:
     try:
         yield from parser.rows(decode_blocks(chunks, file_name))
         parser.finish()
+    except NotUtf8Error as error:
+        if not parser.log.count:
+            raise
+        # The rows before the undecodable line were read: their problems come first.
+        parser.log.add(error.problems[0])
+        raise InvalidFileError(file_name, parser.log.problems, parser.log.count,
+                               hint=BOTH_HINT) from error
     finally:
         parser.ids.close()
         if stats is not None:

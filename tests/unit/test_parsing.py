@@ -574,15 +574,21 @@ def test_a_file_too_short_to_tell_is_judged_as_text(data):
     assert "UTF-16" not in str(error) and "gzip" not in str(error) and "zip" not in str(error)
 
 
-@pytest.mark.xfail(strict=True, reason="an invalid UTF-8 byte raises at once from decode_lines, dropping "
-                                       "the row problems already found before it")
-def test_invalid_utf8_keeps_the_problems_found_before_it():
-    data = b"order_id,customer_id,amount\n1,1,abc\n2,1,Ren\xe9e\n"
+@pytest.mark.parametrize("chunk_size", [1, 7, 1 << 20], ids=["bytewise", "small-chunks", "whole"])
+def test_invalid_utf8_keeps_the_problems_found_before_it(chunk_size):
+    data = b"order_id,customer_id,amount\n1,1,abc\n2,1,Ren\xe9e\n3,1,5.00\n"
+    chunks = [data[i:i + chunk_size] for i in range(0, len(data), chunk_size)]
 
-    assert located(rejection("orders", data)) == [
+    with pytest.raises(InvalidFileError) as caught:
+        list(parse_rows("orders", chunks, "orders_1.csv"))
+
+    assert located(caught.value) == [
         (2, "amount", AMOUNT_REASON),
         (3, "", "the file is not valid UTF-8 at this line"),
     ]
+    assert caught.value.problem_count == 2
+    assert caught.value.hint == ("Fix the rows listed, export the file as UTF-8 and upload it again "
+                                 "under the same key.")
 
 
 @pytest.mark.parametrize("data", [b"", BOM, b"\n\r\n  \n"], ids=["empty", "bom-only", "blank-lines"])
