@@ -28,7 +28,6 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
 from chalicelib.config import PROJECT_DIR
 from chalicelib.errors import PipelineError
 from chalicelib.kinds import CUSTOMERS, KINDS
@@ -206,8 +205,7 @@ def run(timeout: float, keep: bool) -> int:
     started = time.monotonic()
     state, started_here = lifecycle.up(quiet=False)
     try:
-        os.environ.update(state.client_env)
-        env = {**os.environ, **state.client_env}
+        env = {**os.environ, **state.client_env}  # awslocal's: it reaches the sandbox through it
         # Before uploading anything: without the peek endpoint the demo cannot see its
         # messages without receiving every message of the queue, and it will not.
         peek(state.endpoint, state.output_queue_url)
@@ -223,7 +221,8 @@ def run(timeout: float, keep: bool) -> int:
               f"customer messages of {folder}/ batch {SAMPLE_BATCH} on {state.output_queue_url} "
               f"(looked at, not received: other batches' messages are left alone):")
         messages, sent = collect_messages(lambda: peek(state.endpoint, state.output_queue_url),
-                                          aws.client("s3"), folder, SAMPLE_BATCH, expected, timeout, log)
+                                          state.client("s3"), folder, SAMPLE_BATCH, expected, timeout,
+                                          log)
         if len(messages) < expected:
             raise DemoError(
                 f"only {len(messages)} of {expected} messages of {folder}/ batch {SAMPLE_BATCH} "

@@ -19,24 +19,33 @@ from collections.abc import Callable, Mapping, Sequence
 from chalicelib import aws
 from chalicelib.errors import ConfigurationError, PipelineError
 from scripts.sandbox.processes import endpoint_answers
-from scripts.sandbox.state import load_state
+from scripts.sandbox.state import DUMMY_CREDENTIALS, State, load_state
 from scripts.stage.config import EMULATOR_STAGES, Target, load_stage
 from scripts.stage.plan import DELETE_DATA, Clients, Deployment, Runner, run_command, run_plan
 from scripts.stage.validate import check_policy, check_target
 
 
-def running_sandbox() -> Mapping[str, str] | None:
-    """What a client needs to reach the running sandbox (`make local-up`), or None."""
+def running_sandbox() -> State | None:
+    """The running sandbox (`make local-up`), or None."""
     state = load_state()
     if state is None or not endpoint_answers(state.endpoint):
         return None
-    return {**state.client_env, "SANDBOX_MODE": state.mode}
+    return state
+
+
+def _sandbox_clients(endpoint: str, region: str) -> Clients:
+    """Clients of the sandbox's emulator in the region `chalice deploy` deploys to, with the
+    dummy credentials an emulator gets."""
+    return lambda service: aws.client(service, endpoint=endpoint, region=region or None,
+                                      credentials=DUMMY_CREDENTIALS)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-         runner: Runner = run_command, clients: Clients = aws.client,
+         runner: Runner = run_command, clients: Clients | None = None,
          out: Callable[[str], None] = print,
-         sandbox: Callable[[], Mapping[str, str] | None] = running_sandbox) -> int:
+         sandbox: Callable[[], State | None] = running_sandbox) -> int:
+    """``clients`` (by default as the environment says, or the running sandbox's) and
+    ``runner`` (of `chalice`) stand in for AWS in tests."""
     parser = argparse.ArgumentParser(prog="python -m scripts.deploy", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["deploy", "destroy"])
     parser.add_argument("--stage", required=True)
@@ -52,14 +61,16 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                                      f"CONFIRM={DELETE_DATA} deletes the data resources")
         stage = load_stage(args.stage)
         emulator = ""
+        reached = None
         if stage.name in EMULATOR_STAGES and not Target.from_environment(environ).endpoint:
             # `make deploy STAGE=local` deploys into the sandbox that runs, if one does.
             reached = sandbox()
             if reached:
-                emulator = reached.get("SANDBOX_MODE", "")
-                environ.update({k: v for k, v in reached.items() if k != "SANDBOX_MODE"})
-                os.environ.update({k: v for k, v in reached.items() if k != "SANDBOX_MODE"})
+                emulator = reached.mode
+                environ.update(reached.client_env)  # for `chalice deploy`, a child
         target = Target.from_environment(environ)
+        if clients is None:
+            clients = aws.client if reached is None else _sandbox_clients(reached.endpoint, target.region)
         check_target(stage, target, args.allow_endpoint)
         if args.action == "deploy":
             check_policy(stage, target.region)

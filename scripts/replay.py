@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote_plus
 
-from chalicelib import aws
 from scripts.logs import format_line
 from scripts.sandbox import lifecycle
 from scripts.sandbox.runner import EventRunner, build_runner
@@ -178,7 +177,9 @@ class _FunctionOutput(io.TextIOBase):
         if self._partial:
             self._line(self._partial)
             self._partial = ""
-        self.flush()
+        # Closed while the log is open: else the stream's own close, when it is collected,
+        # flushes a log that is closed by then and prints a traceback at exit.
+        self.close()
 
     def _line(self, line: str) -> None:
         self._log.write(line + "\n")
@@ -284,12 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     state = lifecycle.require_running()
     if state is None:
         return 1
-    os.environ.update(state.client_env)
-    runner = build_runner(args.stage, max_attempts=3, retry_delay=1.0)
+    sqs = state.client("sqs")
+    # The handler runs in this process: it gets the sandbox's endpoint for each
+    # invocation, as the runner's environments get it from the runner's environment.
+    runner = build_runner(args.stage, sqs, max_attempts=3, retry_delay=1.0,
+                          function_environment=state.client_env)
     log_path = sandbox_dir() / "runner.log"
     terminal = sys.stdout
     with _replay_output(log_path, terminal, args.verbose):
-        result = replay(runner, aws.client("sqs"), state.dead_letter_queue_url, args.dry_run)
+        result = replay(runner, sqs, state.dead_letter_queue_url, args.dry_run)
     for line in summary(result, args.dry_run, log_path):
         print(line)
     return 1 if result.failed_again else 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -26,7 +25,6 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from chalicelib import aws
 from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
@@ -121,9 +119,10 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def describe(message: dict) -> str:
+def describe(message: dict, s3) -> str:
+    """One line of the table; ``s3`` fetches a body that was offloaded to the results bucket."""
     try:
-        body = from_json(read_body(message["Body"], aws.client("s3")))
+        body = from_json(read_body(message["Body"], s3))
     except (ValueError, ClientError):
         body = None  # a shared queue may hold anything; it is shown, not skipped
     if not isinstance(body, dict):
@@ -137,7 +136,7 @@ def describe(message: dict) -> str:
 
 
 def watch(state: State, show_json: bool, consume: bool, once: bool) -> None:
-    sqs = aws.client("sqs")
+    sqs, s3 = state.client("sqs"), state.client("s3")
     seen: set[str] = set()
     taken = 0
     if consume:
@@ -162,7 +161,7 @@ def watch(state: State, show_json: bool, consume: bool, once: bool) -> None:
                 if message["MessageId"] in seen:
                     continue
                 seen.add(message["MessageId"])
-                print(describe(message), flush=True)
+                print(describe(message, s3), flush=True)
                 if show_json:
                     print(f"         {message['Body']}", flush=True)
             if once and not (consume and messages):
@@ -188,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     state = lifecycle.require_running()
     if state is None:
         return 1
-    os.environ.update(state.client_env)
     try:
         watch(state, args.json, args.consume, args.once)
     except KeyboardInterrupt:

@@ -72,6 +72,9 @@ def run_foreground(stage: str) -> int:
         state.runner_pid = 0
         save_state(state)
         print("Stopped the background event runner; `make local-up` starts it again.")
+    # Here the function runs in this very process, as Lambda would run it with the
+    # AWS_ENDPOINT_URL that LocalStack sets: the sandbox's endpoint and dummy credentials
+    # in this process's environment are the function's, and the runner's with them.
     os.environ.update(state.client_env)
     return runner.main(["--stage", stage, "--in-process"])
 

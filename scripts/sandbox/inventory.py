@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Settings
+from scripts.sandbox.notifications import events_queue_name
 from scripts.sandbox.wording import plural
 
 
@@ -42,7 +43,6 @@ class Resource:
 
 def stage_resources(settings: Settings) -> list[Resource]:
     """Every bucket, table and queue the stage needs: what `make local-status` checks."""
-    from scripts.sandbox.runner import events_queue_name  # the runner imports much: only when asked
     resources = [Resource("bucket", "bucket", settings.ingest_bucket),
                  Resource("bucket", "results bucket", settings.results_bucket)]
     resources.append(Resource("table", "table", settings.table_name))

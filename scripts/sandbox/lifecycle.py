@@ -11,12 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from chalicelib import aws
 from chalicelib.config import PROJECT_DIR, Settings
 from scripts.sandbox.chaos.settings import Chaos, ChaosSpecError
 from scripts.sandbox.errors import SandboxError
 from scripts.sandbox.inventory import holdings, missing_resources
 from scripts.sandbox.modes import choose_mode, docker_answers
+from scripts.sandbox.notifications import events_queue_name, load_app, s3_events_of
 from scripts.sandbox.processes import endpoint_answers, pid_alive, port_in_use, spawn, stop_process
 from scripts.sandbox.state import (
     HOST,
@@ -24,6 +24,7 @@ from scripts.sandbox.state import (
     TO_RUNNER,
     State,
     client_env,
+    emulator_client,
     load_state,
     sandbox_dir,
     sandbox_port,
@@ -31,7 +32,7 @@ from scripts.sandbox.state import (
     state_path,
 )
 from scripts.stage.config import Target, load_stage
-from scripts.stage.plan import Deployment, run_plan
+from scripts.stage.plan import Clients, Deployment, run_plan
 from scripts.stage.provision import (
     connect_bucket_to_function,
     connect_bucket_to_queue,
@@ -50,6 +51,8 @@ def _runner_command(state: State) -> list[str]:
 
 
 def start_runner(state: State) -> int:
+    # The runner is a child: its environment is how it (and the function, in the
+    # environments it starts) reaches the sandbox, as LocalStack sets AWS_ENDPOINT_URL.
     env = {**os.environ, **state.client_env, "PYTHONUNBUFFERED": "1"}
     return spawn(_runner_command(state), sandbox_dir() / RUNNER_LOG, env).pid
 
@@ -103,13 +106,12 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
     if state and is_alive(state):
-        os.environ.update(state.client_env)
         settings = Settings.for_stage(state.stage)
-        missing = missing_resources(settings, aws.client("s3"), aws.client("dynamodb"),
-                                    aws.client("sqs"))
+        missing = missing_resources(settings, state.client("s3"), state.client("dynamodb"),
+                                    state.client("sqs"))
         # Provisioning again is harmless and puts back anything deleted by hand.
-        _provision(state.stage, state.mode, state.endpoint, state.port, state.emulator_pid,
-                   state.delivery)
+        _provision(state.client, state.stage, state.mode, state.endpoint, state.port,
+                   state.emulator_pid, state.delivery)
         if missing:
             say("Put back what was missing: " + ", ".join(f"{r.label} {r.name}" for r in missing)
                 + ".")
@@ -194,7 +196,8 @@ def _up_embedded(stage: str, say, chaos: Chaos) -> State:
                       sandbox_dir() / EMULATOR_LOG, {**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         _wait_for(endpoint, emulator)
-        state = _provision(stage, "embedded", endpoint, port, emulator.pid, TO_RUNNER)
+        state = _provision(_clients_of(endpoint), stage, "embedded", endpoint, port, emulator.pid,
+                           TO_RUNNER)
         _set_chaos(state, chaos, say)
         state.runner_pid = start_runner(state)
         save_state(state)
@@ -217,7 +220,7 @@ def _up_external(stage: str, endpoint: str, say, chaos: Chaos) -> State:
             f"`localstack start -d`, or `moto_server -p 4566`), or correct the address")
     say(f"Using the emulator already running at {endpoint} (it is not started or stopped here).")
     port = urlparse(endpoint).port or 0
-    state = _provision(stage, "external", endpoint, port, 0, TO_RUNNER)
+    state = _provision(_clients_of(endpoint), stage, "external", endpoint, port, 0, TO_RUNNER)
     _set_chaos(state, chaos, say)
     state.runner_pid = start_runner(state)
     save_state(state)
@@ -233,13 +236,16 @@ def _up_localstack(stage: str, say, localstack=None) -> State:
         f"pulls the image) ...")
     localstack.start()
     try:
-        os.environ.update(client_env(localstack.endpoint))
+        clients = _clients_of(localstack.endpoint)
         # The same steps as an AWS stage: provision, `chalice deploy --stage local`
-        # (boto3 in chalice honours AWS_ENDPOINT_URL), failed events to the DLQ.
+        # (a child: boto3 in chalice honours the AWS_ENDPOINT_URL of its environment),
+        # failed events to the DLQ.
+        environ = {**os.environ, **client_env(localstack.endpoint)}
         deployment = Deployment(load_stage(stage),
-                                Target(os.environ["AWS_DEFAULT_REGION"], localstack.endpoint), out=say)
+                                Target(environ["AWS_DEFAULT_REGION"], localstack.endpoint),
+                                clients=clients, environ=environ, out=say)
         run_plan(deployment.deploy_plan(), dry_run=False, out=say)
-        state = _provision(stage, "localstack", localstack.endpoint, port, 0, TO_FUNCTION)
+        state = _provision(clients, stage, "localstack", localstack.endpoint, port, 0, TO_FUNCTION)
         save_state(state)
     except BaseException:
         say("Stopping LocalStack, as the start did not complete (`make local-up` starts it again).")
@@ -268,13 +274,17 @@ def _wait_for(endpoint: str, process: subprocess.Popen, timeout: float = 30) -> 
                        f"see {sandbox_dir() / 'emulator.log'}")
 
 
-def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: int,
+def _clients_of(endpoint: str) -> Clients:
+    """The clients of the emulator at ``endpoint``, before there is a State to ask."""
+    return lambda service: emulator_client(service, endpoint)
+
+
+def _provision(clients: Clients, stage: str, mode: str, endpoint: str, port: int, emulator_pid: int,
                delivery: str) -> State:
-    from scripts.sandbox.runner import events_queue_name, load_app, s3_events_of
-    os.environ.update(client_env(endpoint))
+    """Provision the stage with ``clients`` (the emulator's at ``endpoint``); the sandbox's state."""
     settings = Settings.for_stage(stage)
-    s3, sqs = aws.client("s3"), aws.client("sqs")
-    resources = provision(settings, s3, aws.client("dynamodb"), sqs)
+    s3, sqs = clients("s3"), clients("sqs")
+    resources = provision(settings, s3, clients("dynamodb"), sqs)
     events = s3_events_of(load_app(stage), settings.ingest_bucket)
     if not events:
         raise SandboxError(f"the app registers no S3 handler on bucket {settings.ingest_bucket}")
@@ -295,15 +305,13 @@ def _provision(stage: str, mode: str, endpoint: str, port: int, emulator_pid: in
 
 def deliver(state: State, to: str) -> State:
     """Send the running sandbox's S3 events to the local runner or to the deployed function."""
-    from scripts.sandbox.runner import events_queue_name, load_app, s3_events_of
     if to not in (TO_RUNNER, TO_FUNCTION):
         raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")
     if to == TO_FUNCTION and state.mode != "localstack":
         raise SandboxError(f"the {state.mode} sandbox runs no Lambda functions, so its events "
                            f"can only go to the local runner (SANDBOX=localstack deploys the function)")
-    os.environ.update(state.client_env)
     settings = Settings.for_stage(state.stage)
-    s3, sqs = aws.client("s3"), aws.client("sqs")
+    s3, sqs = state.client("s3"), state.client("sqs")
     events = s3_events_of(load_app(state.stage), settings.ingest_bucket)
     if to == TO_RUNNER:
         connect_bucket_to_queue(s3, sqs, settings.ingest_bucket, events_queue_name(settings), events)
@@ -313,7 +321,7 @@ def deliver(state: State, to: str) -> State:
         stop_process(state.runner_pid, RUNNER_MODULE)
         state.runner_pid = 0
         function = load_stage(state.stage).event_function
-        arn = aws.client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+        arn = state.client("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
         connect_bucket_to_function(s3, settings.ingest_bucket, arn, events)
     state.delivery = to
     save_state(state)
@@ -339,9 +347,8 @@ def down(quiet: bool = False) -> None:
         say("Sandbox is not running.")
         return
     if state.mode != "external" and endpoint_answers(state.endpoint):
-        os.environ.update(state.client_env)
-        held = holdings(Settings.for_stage(state.stage), aws.client("s3"), aws.client("dynamodb"),
-                        aws.client("sqs"))
+        held = holdings(Settings.for_stage(state.stage), state.client("s3"), state.client("dynamodb"),
+                        state.client("sqs"))
         say(f"The {state.mode} emulator keeps nothing once it stops: dropping {held.describe()}.")
     _stop(state)
     if state.mode == "external":

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 
-from chalicelib import aws
 from chalicelib.config import Settings
 from scripts.sandbox.chaos.settings import FAULT_MARK, Chaos
 from scripts.sandbox.inventory import describe_resource, stage_resources
@@ -78,8 +76,7 @@ def status() -> int:
     missing = []
     resources = stage_resources(Settings.for_stage(state.stage))
     if emulator:
-        os.environ.update(state.client_env)
-        clients = (aws.client("s3"), aws.client("dynamodb"), aws.client("sqs"))
+        clients = (state.client("s3"), state.client("dynamodb"), state.client("sqs"))
         for resource in resources:
             shown = describe_resource(resource, *clients)
             if shown is None:

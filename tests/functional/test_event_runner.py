@@ -8,7 +8,8 @@ import time
 import pytest
 
 from chalicelib.pipeline import Pipeline
-from scripts.sandbox.runner import EventRunner, events_queue_name, load_app, s3_events_of
+from scripts.sandbox.event_runner import EventRunner
+from scripts.sandbox.notifications import events_queue_name, load_app, s3_events_of
 from scripts.stage.provision import connect_bucket_to_queue
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 

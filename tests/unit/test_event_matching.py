@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from chalice import Chalice
 
-from scripts.sandbox.runner import matching_handlers, s3_events_of
+from scripts.sandbox.notifications import matching_handlers, s3_events_of
 
 BUCKET = "ingest"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripts.sandbox.runner import request_id_for
+from scripts.sandbox.notifications import request_id_for
 from scripts.sandbox.visibility import VisibilityKeeper, hand_back_left_over
 
 
