@@ -19,12 +19,12 @@ class OutcomeStatus(StrEnum):
     REPUBLISHED = "republished"  # published again on request (no object)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """What one invocation did; returned by the handler and logged."""
 
     key: str
-    status: str  # an OutcomeStatus
+    status: OutcomeStatus
     batch_id: str = ""
     folder: str = ""
     kind: str = ""

@@ -17,6 +17,7 @@ have crashed before it published.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from urllib.parse import unquote_plus
@@ -92,12 +93,13 @@ class Pipeline:
         self._telemetry.file_identified(name.batch_id, name.kind, etag, name.folder)
         ingested = self._ingest.ingest(bucket, name, etag, sequencer, event_time)
         outcome = _outcome_of(name, ingested)
-        if ingested.batch is not None:
-            published = self._completion.publish_if_complete(name.batch, ingested.batch, invocation)
-            outcome.waiting_for = published.waiting_for
-            outcome.published_revision, outcome.messages = published.revision, published.messages
-            outcome.error = outcome.error or published.error
-        return outcome
+        if ingested.batch is None:
+            return outcome
+        published = self._completion.publish_if_complete(name.batch, ingested.batch, invocation)
+        return dataclasses.replace(outcome, waiting_for=published.waiting_for,
+                                   published_revision=published.revision,
+                                   messages=published.messages,
+                                   error=outcome.error or published.error)
 
     # --- for a person debugging the pipeline (the HTTP routes) --------------------
     def preview_customer(self, batch: BatchRef, customer_id: str) -> CustomerMessage:

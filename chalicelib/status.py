@@ -9,6 +9,7 @@ from chalicelib.records import REJECTED, BatchRecords, MisnamedFile
 from chalicelib.reports import ReportWriter, batch_report_key
 
 _PROBLEMS_SHOWN = 5
+NOT_RECEIVED = "not received"  # a file's outcome before any version of it was processed
 
 
 def batch_status(records: BatchRecords, reports: ReportWriter, batch: BatchRef) -> dict[str, Any]:
@@ -18,7 +19,7 @@ def batch_status(records: BatchRecords, reports: ReportWriter, batch: BatchRef) 
     for kind in KINDS:
         record = state.files.get(kind)
         if record is None:
-            files.append({"kind": kind, "outcome": "not received"})
+            files.append({"kind": kind, "outcome": NOT_RECEIVED})
             continue
         entry: dict[str, object] = {
             "kind": kind, "key": record.key, "etag": record.etag, "rows": record.rows,

@@ -15,6 +15,8 @@ from typing import IO, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from chalicelib.outcome import OutcomeStatus
+
 SERVICE = "order-pipeline"
 NAMESPACE = "OrderPipeline"
 
@@ -51,16 +53,16 @@ class Telemetry:
     def file_identified(self, batch_id: str, kind: str, etag: str, folder: str = "") -> None:
         self.logger.append_keys(batch_id=batch_id, folder=folder, file_kind=kind, etag=etag)
 
-    def file_done(self, status: str, kind: str, rows_read: int, rows_rejected: int,
+    def file_done(self, status: OutcomeStatus, kind: str, rows_read: int, rows_rejected: int,
                   writes: int, duration_ms: float, problem_count: int = 0,
                   report_key: str = "", detail: str = "", write_units: int = 0) -> None:
         # writes: chunk items put; write_units: what DynamoDB bills for them.
         fields = {"outcome": status, "rows_read": rows_read, "rows_rejected": rows_rejected,
                   "writes": writes, "write_units": write_units, "duration_ms": round(duration_ms, 1)}
-        if status == "rejected":
+        if status == OutcomeStatus.REJECTED:
             fields.update(problem_count=problem_count, report_key=report_key)
             self.logger.warning(f"file rejected: {detail}", extra=fields)
-        elif status == "superseded":
+        elif status == OutcomeStatus.SUPERSEDED:
             self.logger.info(f"file superseded: {detail}", extra=fields)
         else:
             self.logger.info(f"file {status}", extra=fields)
@@ -69,7 +71,7 @@ class Telemetry:
         self._metrics.add_metric(name="RowsProcessed", unit=MetricUnit.Count, value=rows_read)
         self._metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=rows_rejected)
         self._metrics.add_metric(name="FilesRejected", unit=MetricUnit.Count,
-                                 value=1 if status == "rejected" else 0)
+                                 value=1 if status == OutcomeStatus.REJECTED else 0)
         self._metrics.add_metric(name="ProcessingDuration", unit=MetricUnit.Milliseconds,
                                  value=duration_ms)
         self._metrics.flush_metrics()

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import Settings
 from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef, suggested_batch_id
-from chalicelib.status import batch_status
+from chalicelib.records import FileStatus
+from chalicelib.status import NOT_RECEIVED, batch_status
 from chalicelib.wiring import records_and_reports
 from scripts.sandbox import lifecycle
 
@@ -76,7 +77,7 @@ def render(status: dict) -> str:
         return "\n".join(lines + misnamed_in_folder)
     lines.append("  Files:")
     for f in status["files"]:
-        if f["outcome"] == "not received":
+        if f["outcome"] == NOT_RECEIVED:
             lines.append(f"    {f['kind']:<10} not received yet")
             continue
         lines.append(f"    {f['kind']:<10} {f['outcome']:<9} {plural(f['rows'], 'row'):>12}  "
@@ -84,7 +85,7 @@ def render(status: dict) -> str:
         if f.get("rows_expired"):
             lines.append(f"               rows expired on {f['rows_kept_until']}: upload the file "
                          f"again under the same key")
-        if f["outcome"] == "rejected":
+        if f["outcome"] == FileStatus.REJECTED:
             lines.append(f"               {plural(f['problem_count'], 'problem')}; "
                          f"report: {f['report_key']}")
             for p in f["problems"]:

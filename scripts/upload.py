@@ -23,7 +23,8 @@ from pathlib import Path
 from chalicelib.config import Settings
 from chalicelib.errors import RejectedInputError
 from chalicelib.keys import BatchRef, parse_object_key
-from chalicelib.status import batch_status
+from chalicelib.records import FileStatus
+from chalicelib.status import NOT_RECEIVED, batch_status
 from chalicelib.wiring import records_and_reports
 from scripts.progress import Progress
 from scripts.sandbox import lifecycle
@@ -63,9 +64,9 @@ def follow(records, reports, batches: list[BatchRef], timeout: float) -> bool:
             status = batch_status(records, reports, batch)
             for f in status["files"]:
                 seen = (batch, f["kind"], f.get("etag"), f["outcome"])
-                if f["outcome"] != "not received" and seen not in shown:
+                if f["outcome"] != NOT_RECEIVED and seen not in shown:
                     shown.add(seen)
-                    detail = (f"{f['rows']:,} rows" if f["outcome"] == "accepted"
+                    detail = (f"{f['rows']:,} rows" if f["outcome"] == FileStatus.ACCEPTED
                               else f"{f.get('problem_count', 0)} problem(s), see {f.get('report_key')}")
                     print(f"  {time.monotonic() - started:6.1f}s  {batch.key}: {f['kind']} "
                           f"{f['outcome']} ({detail})", flush=True)
@@ -74,7 +75,7 @@ def follow(records, reports, batches: list[BatchRef], timeout: float) -> bool:
                       f"{status['revision']}, {status['messages']:,} messages", flush=True)
                 pending.discard(batch)
                 published.add(batch)
-            elif any(f["outcome"] == "rejected" for f in status["files"]):
+            elif any(f["outcome"] == FileStatus.REJECTED for f in status["files"]):
                 print(f"  {batch.key}: waits for a corrected upload; "
                       f"`make status BATCH={batch.key}` shows why", flush=True)
                 pending.discard(batch)

@@ -1,6 +1,7 @@
 """How the runner and its tools say what happened: counts, and an invocation in one line."""
 from __future__ import annotations
 
+from chalicelib.outcome import OutcomeStatus
 from scripts.sandbox.report import Report
 
 
@@ -22,9 +23,9 @@ def outcome(result) -> str:
     if not isinstance(result, dict):
         return "done"
     status = result.get("status")
-    if status == "rejected":
+    if status == OutcomeStatus.REJECTED:
         return f"{result.get('error')} Report: {result.get('report_key')}"
-    if status == "superseded":
+    if status == OutcomeStatus.SUPERSEDED:
         return f"superseded: {result.get('error')}"
     text = f"{status}, {plural(result.get('rows') or 0, 'row')} of batch {result.get('batch_id')}"
     if result.get("published_revision"):
