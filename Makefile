@@ -29,6 +29,11 @@ INVALID ?= 0
 REGION ?= $(AWS_DEFAULT_REGION)
 CHAOS ?=
 CHAOS_SEED ?=
+# The tests run in parallel processes (pytest-xdist), a test module per process at a time:
+# most of an end-to-end test's time is spent waiting on other processes, so four keep the
+# two cores of CI busy. TEST_WORKERS=0 runs them in the current process (for pdb).
+TEST_WORKERS ?= 4
+PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 export SANDBOX SANDBOX_PORT STAGE CHAOS CHAOS_SEED
 export AWS_DEFAULT_REGION ?= us-east-1
 export DISABLE_DEPRECATION_NOTICE := 1
@@ -57,8 +62,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt .python-version 
 demo: $(STAMP) ## Run the sample batch through the embedded sandbox and print the messages (SANDBOX= for another)
 	SANDBOX=$(if $(filter auto,$(SANDBOX)),embedded,$(SANDBOX)) $(BIN)/python -m scripts.demo
 
-test: lint ## Check the code (make lint), then run every test tier: unit, functional, e2e (what CI runs)
-	$(BIN)/python -m pytest tests
+test: lint ## Check the code (make lint), then run every test tier: unit, functional, e2e, in parallel (what CI runs; TEST_WORKERS=4)
+	$(BIN)/python -m pytest $(PARALLEL) tests
 
 lint: $(STAMP) ## Check the code: ruff (style, imports, likely bugs) and mypy (types), configured in pyproject.toml
 	$(BIN)/ruff check .
@@ -68,10 +73,10 @@ test-unit: $(STAMP) ## Run the unit tests (pure functions, no I/O)
 	$(BIN)/python -m pytest tests/unit
 
 test-functional: $(STAMP) ## Run the functional tests (moto in-process, Chalice test client)
-	$(BIN)/python -m pytest tests/functional
+	$(BIN)/python -m pytest $(PARALLEL) tests/functional
 
 test-e2e: $(STAMP) ## Run the end-to-end tests (moto server, event runner, awslocal)
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest $(PARALLEL) tests/e2e
 
 local-up: $(STAMP) ## Start and provision the sandbox (SANDBOX=auto|embedded|localstack|external, SANDBOX_PORT=4566; CHAOS=all|off|duplicate,late,kill,throttle,error,lost-answer,partial CHAOS_SEED=n: AWS at its worst, on purpose)
 	$(BIN)/python -m scripts.sandbox up

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shlex
@@ -13,15 +14,39 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.messages import from_json
+from chalicelib.payloads import parse_pointer
 from tests.conftest import PROJECT_DIR
 
 VENV_BIN = Path(sys.executable).parent
 
 
+# Ports for the tests' emulators and servers come from below the kernel's ephemeral
+# range (32768 and up on Linux), where no client connection is ever given one: a port
+# the kernel picks (bind to 0) may be handed to a boto3 connection before the server
+# that was meant for it binds it. Each pytest-xdist worker has a block of its own, and
+# a start within it that depends on the process, so that two runs side by side seldom
+# try the same port; a port that is taken is skipped.
+_PORT_BLOCK = 1000
+_PORT_BASE = 20000
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_WORKER_INDEX = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
+_next_ports = itertools.cycle(range(_PORT_BLOCK))
+for _ in range(os.getpid() % _PORT_BLOCK):
+    next(_next_ports)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, for one server a test starts."""
+    for _ in range(_PORT_BLOCK):
+        port = _PORT_BASE + (_WORKER_INDEX % 12) * _PORT_BLOCK + next(_next_ports)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}..{_PORT_BASE + 12 * _PORT_BLOCK}")
 
 
 def port_open(port: int) -> bool:
@@ -72,27 +97,54 @@ class RunningSandbox:
     def awslocal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(["awslocal", *args], self.env, check=check)
 
+    def client(self, service: str):
+        """A boto3 client of the sandbox, as a consumer's program would make one."""
+        import boto3
+        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
+                            region_name=self.env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test")
+
     def receive(self, count: int, timeout: float = 30) -> list[dict]:
+        """Take ``count`` messages off the output queue as a consumer does (an SDK: each
+        awslocal call is a process of its own, and most tests read many messages)."""
+        sqs, s3 = self.client("sqs"), self.client("s3")
+
+        def read(body: str) -> str:
+            pointer = parse_pointer(body)
+            if not pointer:
+                return body
+            return s3.get_object(Bucket=pointer[0], Key=pointer[1])["Body"].read().decode()
+
+        return self._receive(count, timeout, read, lambda: sqs.receive_message(
+            QueueUrl=self.env["OUTPUT_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1),
+            lambda entries: sqs.delete_message_batch(QueueUrl=self.env["OUTPUT_QUEUE_URL"],
+                                                     Entries=entries))
+
+    def receive_with_awslocal(self, count: int, timeout: float = 30) -> list[dict]:
         """Read ``count`` messages off the output queue with awslocal, as the README says."""
-        from chalicelib.messages import from_json
-        from chalicelib.payloads import parse_pointer
-        bodies = []
+        def read(body: str) -> str:
+            pointer = parse_pointer(body)
+            if not pointer:
+                return body
+            return self.awslocal("s3", "cp", f"s3://{pointer[0]}/{pointer[1]}", "-").stdout
+
+        return self._receive(count, timeout, read, lambda: json.loads(self.awslocal(
+            "sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
+            "--max-number-of-messages", "10", "--wait-time-seconds", "2").stdout or "{}"),
+            lambda entries: self.awslocal("sqs", "delete-message-batch", "--queue-url",
+                                          self.env["OUTPUT_QUEUE_URL"], "--entries",
+                                          json.dumps(entries)))
+
+    @staticmethod
+    def _receive(count: int, timeout: float, read, receive, delete) -> list[dict]:
+        bodies: list[dict] = []
         deadline = time.monotonic() + timeout
         while len(bodies) < count and time.monotonic() < deadline:
-            result = self.awslocal("sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
-                                   "--max-number-of-messages", "10", "--wait-time-seconds", "2")
-            messages = json.loads(result.stdout or "{}").get("Messages", [])
-            for message in messages:
-                body = message["Body"]
-                pointer = parse_pointer(body)
-                if pointer:  # an offloaded payload: fetch it as a consumer would
-                    body = self.awslocal("s3", "cp", f"s3://{pointer[0]}/{pointer[1]}", "-").stdout
-                bodies.append(from_json(body))
+            messages = receive().get("Messages", [])
+            bodies.extend(from_json(read(message["Body"])) for message in messages)
             if messages:  # what was read is deleted, so that it is not received again
-                entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                           for n, m in enumerate(messages)]
-                self.awslocal("sqs", "delete-message-batch", "--queue-url",
-                              self.env["OUTPUT_QUEUE_URL"], "--entries", json.dumps(entries))
+                delete([{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                        for n, m in enumerate(messages)])
         return bodies
 
     def pids(self) -> tuple[int, int]:

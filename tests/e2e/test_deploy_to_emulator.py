@@ -5,11 +5,17 @@ settings) run as a user runs them, and everything they leave is read back
 from the emulator and compared with what `.chalice/config.json` and the
 stage's policy file say. moto stores Lambda functions but cannot run them
 without Docker, so the local event runner still handles the bucket's events
-after the deploy.
+after the deploy. `chalice package` builds the package `chalice deploy` uploads, which
+must fit Lambda's limits.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -25,6 +31,9 @@ API_FUNCTION = f"order-pipeline-{STAGE}"
 DEPLOYED_RECORD = PROJECT_DIR / ".chalice" / "deployed" / f"{STAGE}.json"
 
 
+# `chalice deploy` and `chalice package` build into the project's .chalice/deployments
+# (not atomically): the tests that run them live in this one module, which runs on one
+# worker at a time.
 def make(sandbox: RunningSandbox, target: str) -> str:
     # Not `eval "$(make -s local-env)"` first: STAGE=local finds the running sandbox itself.
     result = run(["make", "--no-print-directory", target, f"STAGE={STAGE}"], sandbox.base_env)
@@ -155,3 +164,26 @@ def test_destroy_removes_the_functions_roles_api_and_notification_and_keeps_the_
         Bucket=sandbox.env["INGEST_BUCKET"])
     assert "LambdaFunctionConfigurations" not in notification
     assert client(sandbox, "dynamodb").describe_table(TableName=sandbox.env["TABLE_NAME"])  # data kept
+
+
+def test_the_real_deployment_package_fits_lambda_s_limits(tmp_path):
+    """`chalice package` builds what `chalice deploy` uploads: it must fit Lambda's limits."""
+    out = tmp_path / "package"
+    subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--pkg-format",
+                    "terraform", "--stage", "dev", str(out)],
+                   cwd=PROJECT_DIR, check=True, capture_output=True, timeout=300,
+                   env={**os.environ, "CHALICE_STAGE": "dev", "AWS_DEFAULT_REGION": "us-east-1"})
+    package = out / "deployment.zip"
+    with zipfile.ZipFile(package) as archive:
+        names = archive.namelist()
+        unzipped = sum(info.file_size for info in archive.infolist())
+    zipped = package.stat().st_size
+    print(f"deployment package: {zipped / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped")
+
+    assert zipped < 50 * 1024 ** 2 and unzipped < 250 * 1024 ** 2  # Lambda's limits for a direct upload
+    assert {"app.py", "chalice/app.py", "chalicelib/pipeline.py", "boto3/__init__.py"} <= set(names)
+    assert not any(name.split("/")[0] in ("moto", "pytest", "hypothesis", "awscli", "tests", "scripts")
+                   for name in names)  # nothing of the development venv or the tooling
+    terraform = json.loads((out / "chalice.tf.json").read_text())
+    runtimes = {f["runtime"] for f in terraform["resource"]["aws_lambda_function"].values()}
+    assert runtimes == {f"python{(PROJECT_DIR / '.python-version').read_text().strip()}"}

@@ -6,17 +6,11 @@ here (RUNNER_PROJECT_DIR), so that the tests can edit it while the sandbox runs.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
 from tests.e2e.conftest import RunningSandbox, free_port
 from tests.e2e.test_runner_like_lambda import MISBEHAVING, dead_letters, upload, wait_for_line
 from tests.e2e.test_sandbox_recovery import busy_environment, wait_until
@@ -86,25 +80,3 @@ def test_boto3_comes_from_lambda_s_runtime_when_the_package_holds_none(sandbox, 
     upload(sandbox, tmp_path, "boto3.txt")
     wait_for_line(sandbox, "boto3.txt -> on_csv_uploaded: done")
 
-
-def test_the_real_deployment_package_fits_lambda_s_limits(tmp_path):
-    """`chalice package` builds what `chalice deploy` uploads: it must fit Lambda's limits."""
-    out = tmp_path / "package"
-    subprocess.run([str(Path(sys.executable).with_name("chalice")), "package", "--pkg-format",
-                    "terraform", "--stage", "dev", str(out)],
-                   cwd=PROJECT_DIR, check=True, capture_output=True, timeout=300,
-                   env={**os.environ, "CHALICE_STAGE": "dev", "AWS_DEFAULT_REGION": "us-east-1"})
-    package = out / "deployment.zip"
-    with zipfile.ZipFile(package) as archive:
-        names = archive.namelist()
-        unzipped = sum(info.file_size for info in archive.infolist())
-    zipped = package.stat().st_size
-    print(f"deployment package: {zipped / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB unzipped")
-
-    assert zipped < 50 * 1024 ** 2 and unzipped < 250 * 1024 ** 2  # Lambda's limits for a direct upload
-    assert {"app.py", "chalice/app.py", "chalicelib/pipeline.py", "boto3/__init__.py"} <= set(names)
-    assert not any(name.split("/")[0] in ("moto", "pytest", "hypothesis", "awscli", "tests", "scripts")
-                   for name in names)  # nothing of the development venv or the tooling
-    terraform = json.loads((out / "chalice.tf.json").read_text())
-    runtimes = {f["runtime"] for f in terraform["resource"]["aws_lambda_function"].values()}
-    assert runtimes == {f"python{(PROJECT_DIR / '.python-version').read_text().strip()}"}

@@ -36,7 +36,7 @@ def test_the_readme_flow_with_awslocal(running_sandbox):
     assert result.returncode == 0, result.stderr
     assert "deprecated" not in result.stderr  # the banner is silenced by local-env
 
-    assert_sample_messages(running_sandbox.receive(3), SAMPLE_BATCH)
+    assert_sample_messages(running_sandbox.receive_with_awslocal(3), SAMPLE_BATCH)
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(KINDS)), ids="-".join)
