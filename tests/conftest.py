@@ -1,9 +1,20 @@
 """Fixtures shared by every tier."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles (HYPOTHESIS_PROFILE): `dev`, the default, draws new examples on
+# every run and remembers failing ones in .hypothesis/, so that a developer's runs keep
+# exploring; `ci` (.ci/run) draws the same examples every run, so that a landing fails
+# only on a change, never on a newly drawn example (that is found on a developer's run,
+# whose failure prints the blob that reproduces it: @reproduce_failure).
+settings.register_profile("dev", print_blob=True)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
@@ -45,4 +56,3 @@ def aws_credentials(monkeypatch):
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
-

@@ -221,9 +221,14 @@ def test_events_a_failed_poll_had_not_reached_go_back_to_the_queue(sandbox):
 
     with pytest.raises(json.JSONDecodeError):
         runner.poll_once(wait_seconds=0)  # takes both; the first one fails it
-    time.sleep(2)  # past the queue's own timeout, with nothing extending it any more
-    bodies = [m["Body"] for m in sandbox.sqs.receive_message(
-        QueueUrl=events_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])]
+    # Once the queue's own timeout (1 s) has passed, with nothing extending it any more,
+    # both are visible again; the wait ends when they are, or fails after 10 s.
+    bodies: list[str] = []
+    deadline = time.monotonic() + 10
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        bodies = [m["Body"] for m in sandbox.sqs.receive_message(
+            QueueUrl=events_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+            WaitTimeSeconds=1).get("Messages", [])]
 
     assert "not an S3 notification" in bodies
     assert any(f"orders_{SAMPLE_BATCH}.csv" in body for body in bodies)  # not kept hidden for good
