@@ -97,7 +97,9 @@ class Ingest:
         state = self._records.read_batch(name.batch.key)
         current = state.files.get(name.kind)
         if (current and current.etag == etag and current.key == name.key
-                and current.status == ACCEPTED and not current.expired(state.read_at)):
+                and current.status == ACCEPTED and not current.expired(state.read_at)
+                and self._records.confirm_current(name.batch.key, name.kind, current.write_id,
+                                                  sequencer)):
             obj["Body"].close()  # the rows are in already
             return Ingested(OutcomeStatus.DUPLICATE, rows=current.rows)
         stats = ParseStats()

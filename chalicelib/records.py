@@ -231,6 +231,35 @@ class BatchRecords:
         old = response.get("Attributes")
         return _file_record_from_item(old) if old else None
 
+    def confirm_current(self, batch_key: str, kind: str, write_id: str, sequencer: str) -> bool:
+        """An event of the content already recorded (``write_id``): record its sequencer, so
+        that an invocation still working on an older upload can no longer replace it.
+
+        S3 may hold A, then B, then A again while B's invocation still runs: A's second
+        event changes no rows, but it is the newest upload, and B's record must now be
+        refused as older. False when the record is no longer ``write_id`` (another
+        version was recorded meanwhile: this event's content must be written again).
+        """
+        if not sequencer:
+            return True  # nothing to order by; the IfMatch read already dropped older content
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": batch_scope(batch_key)}, "sk": {"S": f"file#{kind}"}},
+                UpdateExpression="SET #sequencer = :sequencer",
+                ConditionExpression=("#write_id = :write_id AND (attribute_not_exists(#sequencer) "
+                                     "OR #sequencer < :sequencer)"),
+                ExpressionAttributeNames={"#sequencer": "sequencer", "#write_id": "write_id"},
+                ExpressionAttributeValues={":sequencer": {"S": sequencer_order(sequencer)},
+                                           ":write_id": {"S": write_id}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            old = exc.response.get("Item")
+            # The same version with this or a newer sequencer: a re-delivery, or an older
+            # event of the same content; the record is right as it is.
+            return bool(old) and old.get("write_id", {}).get("S") == write_id
+        return True
+
     def read_batch(self, batch_key: str) -> BatchState:
         state = BatchState(batch_key, read_at=self._clock())
         paginator = self._client.get_paginator("query")

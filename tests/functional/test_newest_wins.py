@@ -1,6 +1,8 @@
 """Re-uploads: the state always reflects the object's newest content."""
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.row_store import RowStore
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
@@ -84,3 +86,39 @@ def test_an_event_without_a_sequencer_after_one_with_a_sequencer_is_not_supersed
     # A later event with a sequencer is still ordered against the one recorded before.
     sandbox.s3.put_object(Bucket=sandbox.settings.ingest_bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
     assert sandbox.deliver(ORDERS_KEY)["status"] == "accepted"
+
+
+@pytest.mark.parametrize("between", [OLD_ORDERS, b"order_id,customer_id,amount\n1001,1,-5\n"],
+                         ids=["a-changed-file", "a-rejected-file"])
+def test_the_first_content_uploaded_again_while_a_change_is_processed_is_what_stays(
+        sandbox, monkeypatch, between):
+    # A, B, A: the batch is published from A; B is uploaded and its invocation has
+    # read B when A's bytes are uploaded again, and that upload's invocation ends
+    # first. A is the newest upload: B must not replace it once its invocation ends.
+    for kind in ("customers", "orders", "items"):
+        sandbox.upload(f"{kind}_{SAMPLE_BATCH}.csv", sample_bytes(kind))
+    assert_sample_messages(sandbox.receive_all(), SAMPLE_BATCH)
+    bucket = sandbox.settings.ingest_bucket
+    sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=between)
+    b_event = sandbox.event_for(ORDERS_KEY)
+    real_write_rows = RowStore.write_rows
+    a_again = []
+
+    def write_rows_after_a_is_uploaded_again(self, batch_id, kind, write_id, rows, progress=None):
+        if not a_again:  # B's invocation has read B; now A comes back and is handled at once
+            a_again.append(sandbox.upload(ORDERS_KEY, sample_bytes("orders")))
+        return real_write_rows(self, batch_id, kind, write_id, rows, progress)
+
+    monkeypatch.setattr(RowStore, "write_rows", write_rows_after_a_is_uploaded_again)
+    late_b = sandbox.deliver(ORDERS_KEY, b_event)
+
+    assert a_again[0]["status"] == "duplicate"  # A is what the batch was published from
+    assert late_b["status"] == "superseded" and late_b["published_revision"] == 0
+    assert sandbox.receive_all() == []  # nothing of B was published
+    status = sandbox.client.http.get(f"/batches/{SAMPLE_BATCH}").json_body
+    orders = next(f for f in status["files"] if f["kind"] == "orders")
+    assert orders["outcome"] == "accepted" and orders["rows"] == 5  # A's five orders
+    # B's problems are no report: B was never the file.
+    assert f"reports/{SAMPLE_BATCH}/{ORDERS_KEY}.json" not in sandbox.result_keys("reports/")
+    again = sandbox.deliver(ORDERS_KEY)  # and the record still holds A
+    assert (again["status"], again["rows"], again["published_revision"]) == ("duplicate", 5, 0)
