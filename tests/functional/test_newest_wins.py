@@ -10,6 +10,23 @@ ORDERS_KEY = f"orders_{SAMPLE_BATCH}.csv"
 OLD_ORDERS = b"order_id,customer_id,amount\n1001,1,1.00\n"
 
 
+def once_while_writing_rows(monkeypatch, action) -> list:
+    """Run ``action`` once, when the next invocation has read its file and begins to write
+    its rows (before it records the file); the list receives what ``action`` returned."""
+    real_write_rows = RowStore.write_rows
+    returned: list = []
+    started: list = []
+
+    def write_rows(self, *args, **kwargs):
+        if not started:  # once: the action's own invocation writes rows too
+            started.append(True)
+            returned.append(action())
+        return real_write_rows(self, *args, **kwargs)
+
+    monkeypatch.setattr(RowStore, "write_rows", write_rows)
+    return returned
+
+
 def complete_batch_without_orders(sandbox):
     sandbox.upload(f"customers_{SAMPLE_BATCH}.csv", sample_bytes("customers"))
     sandbox.upload(f"items_{SAMPLE_BATCH}.csv", sample_bytes("items"))
@@ -36,18 +53,8 @@ def test_an_older_event_finishing_after_a_newer_one_does_not_overwrite_it(sandbo
     bucket = sandbox.settings.ingest_bucket
     sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=OLD_ORDERS)
     old_event = sandbox.event_for(ORDERS_KEY)
-    real_write_rows = RowStore.write_rows
-    raced = []
-
-    def write_rows_while_a_newer_upload_completes(self, batch_id, kind, write_id, rows, progress=None):
-        count = real_write_rows(self, batch_id, kind, write_id, rows, progress)
-        if not raced:  # the old event has read its content; now the new upload lands
-            raced.append(True)
-            sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=sample_bytes("orders"))
-            sandbox.deliver(ORDERS_KEY)
-        return count
-
-    monkeypatch.setattr(RowStore, "write_rows", write_rows_while_a_newer_upload_completes)
+    # The old event has read its content; now the new upload lands and is handled.
+    once_while_writing_rows(monkeypatch, lambda: sandbox.upload(ORDERS_KEY, sample_bytes("orders")))
     late = sandbox.deliver(ORDERS_KEY, old_event)
 
     assert late["status"] == "superseded"
@@ -101,15 +108,9 @@ def test_the_first_content_uploaded_again_while_a_change_is_processed_is_what_st
     bucket = sandbox.settings.ingest_bucket
     sandbox.s3.put_object(Bucket=bucket, Key=ORDERS_KEY, Body=between)
     b_event = sandbox.event_for(ORDERS_KEY)
-    real_write_rows = RowStore.write_rows
-    a_again = []
-
-    def write_rows_after_a_is_uploaded_again(self, batch_id, kind, write_id, rows, progress=None):
-        if not a_again:  # B's invocation has read B; now A comes back and is handled at once
-            a_again.append(sandbox.upload(ORDERS_KEY, sample_bytes("orders")))
-        return real_write_rows(self, batch_id, kind, write_id, rows, progress)
-
-    monkeypatch.setattr(RowStore, "write_rows", write_rows_after_a_is_uploaded_again)
+    # B's invocation has read B; now A comes back and is handled at once.
+    a_again = once_while_writing_rows(
+        monkeypatch, lambda: sandbox.upload(ORDERS_KEY, sample_bytes("orders")))
     late_b = sandbox.deliver(ORDERS_KEY, b_event)
 
     assert a_again[0]["status"] == "duplicate"  # A is what the batch was published from
