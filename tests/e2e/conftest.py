@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib import aws
 from chalicelib.messages import from_json
 from chalicelib.payloads import parse_pointer
 from tests.conftest import PROJECT_DIR
@@ -27,26 +28,23 @@ VENV_BIN = Path(sys.executable).parent
 # that was meant for it binds it. Each pytest-xdist worker has a block of its own, and
 # a start within it that depends on the process, so that two runs side by side seldom
 # try the same port; a port that is taken is skipped.
-_PORT_BLOCK = 1000
-_PORT_BASE = 20000
+_PORT_BASE, _PORT_BLOCK, _PORT_BLOCKS = 20000, 1000, 12  # 20000 to 31999
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-_WORKER_INDEX = int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0
-_next_ports = itertools.cycle(range(_PORT_BLOCK))
-for _ in range(os.getpid() % _PORT_BLOCK):
-    next(_next_ports)
+_BLOCK_START = _PORT_BASE + (int(_WORKER[2:]) if _WORKER[2:].isdigit() else 0) % _PORT_BLOCKS * _PORT_BLOCK
+_port_offsets = itertools.count(os.getpid())
 
 
 def free_port() -> int:
     """A port nothing listens on, for one server a test starts."""
     for _ in range(_PORT_BLOCK):
-        port = _PORT_BASE + (_WORKER_INDEX % 12) * _PORT_BLOCK + next(_next_ports)
+        port = _BLOCK_START + next(_port_offsets) % _PORT_BLOCK
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {_PORT_BASE}..{_PORT_BASE + 12 * _PORT_BLOCK}")
+    raise RuntimeError(f"no free port in {_BLOCK_START}..{_BLOCK_START + _PORT_BLOCK - 1}")
 
 
 def port_open(port: int) -> bool:
@@ -98,50 +96,46 @@ class RunningSandbox:
         return run(["awslocal", *args], self.env, check=check)
 
     def client(self, service: str):
-        """A boto3 client of the sandbox, as a consumer's program would make one."""
-        import boto3
-        return boto3.client(service, endpoint_url=self.env["AWS_ENDPOINT_URL"],
-                            region_name=self.env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        """A client of the sandbox's emulator, as a consumer's program would make one."""
+        return aws.client(service, endpoint=self.env["AWS_ENDPOINT_URL"],
+                          region=self.env.get("AWS_DEFAULT_REGION") or "us-east-1",
+                          credentials=("test", "test"))
 
     def receive(self, count: int, timeout: float = 30) -> list[dict]:
         """Take ``count`` messages off the output queue as a consumer does (an SDK: each
         awslocal call is a process of its own, and most tests read many messages)."""
         sqs, s3 = self.client("sqs"), self.client("s3")
-
-        def read(body: str) -> str:
-            pointer = parse_pointer(body)
-            if not pointer:
-                return body
-            return s3.get_object(Bucket=pointer[0], Key=pointer[1])["Body"].read().decode()
-
-        return self._receive(count, timeout, read, lambda: sqs.receive_message(
-            QueueUrl=self.env["OUTPUT_QUEUE_URL"], MaxNumberOfMessages=10, WaitTimeSeconds=1),
-            lambda entries: sqs.delete_message_batch(QueueUrl=self.env["OUTPUT_QUEUE_URL"],
-                                                     Entries=entries))
+        url = self.env["OUTPUT_QUEUE_URL"]
+        return self._receive(
+            count, timeout,
+            receive=lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1),
+            delete=lambda entries: sqs.delete_message_batch(QueueUrl=url, Entries=entries),
+            payload=lambda bucket, key: s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
 
     def receive_with_awslocal(self, count: int, timeout: float = 30) -> list[dict]:
         """Read ``count`` messages off the output queue with awslocal, as the README says."""
-        def read(body: str) -> str:
-            pointer = parse_pointer(body)
-            if not pointer:
-                return body
-            return self.awslocal("s3", "cp", f"s3://{pointer[0]}/{pointer[1]}", "-").stdout
-
-        return self._receive(count, timeout, read, lambda: json.loads(self.awslocal(
-            "sqs", "receive-message", "--queue-url", self.env["OUTPUT_QUEUE_URL"],
-            "--max-number-of-messages", "10", "--wait-time-seconds", "2").stdout or "{}"),
-            lambda entries: self.awslocal("sqs", "delete-message-batch", "--queue-url",
-                                          self.env["OUTPUT_QUEUE_URL"], "--entries",
-                                          json.dumps(entries)))
+        url = self.env["OUTPUT_QUEUE_URL"]
+        return self._receive(
+            count, timeout,
+            receive=lambda: json.loads(self.awslocal(
+                "sqs", "receive-message", "--queue-url", url, "--max-number-of-messages", "10",
+                "--wait-time-seconds", "2").stdout or "{}"),
+            delete=lambda entries: self.awslocal("sqs", "delete-message-batch", "--queue-url", url,
+                                                 "--entries", json.dumps(entries)),
+            payload=lambda bucket, key: self.awslocal("s3", "cp", f"s3://{bucket}/{key}", "-").stdout)
 
     @staticmethod
-    def _receive(count: int, timeout: float, read, receive, delete) -> list[dict]:
+    def _receive(count: int, timeout: float, receive, delete, payload) -> list[dict]:
         bodies: list[dict] = []
         deadline = time.monotonic() + timeout
         while len(bodies) < count and time.monotonic() < deadline:
             messages = receive().get("Messages", [])
-            bodies.extend(from_json(read(message["Body"])) for message in messages)
+            for message in messages:
+                body = message["Body"]
+                pointer = parse_pointer(body)
+                if pointer:  # an offloaded payload: fetch it as a consumer would
+                    body = payload(*pointer)
+                bodies.append(from_json(body))
             if messages:  # what was read is deleted, so that it is not received again
                 delete([{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
                         for n, m in enumerate(messages)])

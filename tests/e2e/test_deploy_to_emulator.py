@@ -17,7 +17,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import boto3
 import pytest
 
 from chalicelib.config import stage_environment
@@ -54,14 +53,9 @@ def deployed(tmp_path_factory):
         DEPLOYED_RECORD.unlink(missing_ok=True)
 
 
-def client(sandbox: RunningSandbox, service: str):
-    return boto3.client(service, endpoint_url=sandbox.env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
-
-
 def test_the_deployed_function_has_the_stage_s_runtime_limits_and_environment(deployed):
     sandbox, output = deployed
-    lam = client(sandbox, "lambda")
+    lam = sandbox.client("lambda")
     function = lam.get_function_configuration(FunctionName=EVENT_FUNCTION)
     stage = CONFIG["stages"][STAGE]
 
@@ -79,9 +73,9 @@ def test_the_deployed_function_has_the_stage_s_runtime_limits_and_environment(de
 
 def test_failed_events_are_retried_then_sent_to_the_dead_letter_queue(deployed):
     sandbox, _ = deployed
-    invoke = client(sandbox, "lambda").get_function_event_invoke_config(FunctionName=EVENT_FUNCTION)
+    invoke = sandbox.client("lambda").get_function_event_invoke_config(FunctionName=EVENT_FUNCTION)
     settings = CONFIG["stages"][STAGE]["async_invocation"]
-    dead_letter = client(sandbox, "sqs").get_queue_attributes(
+    dead_letter = sandbox.client("sqs").get_queue_attributes(
         QueueUrl=sandbox.env["DEAD_LETTER_QUEUE_URL"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     assert invoke["MaximumRetryAttempts"] == settings["maximum_retry_attempts"]
@@ -91,10 +85,10 @@ def test_failed_events_are_retried_then_sent_to_the_dead_letter_queue(deployed):
 
 def test_s3_may_invoke_the_function_and_the_bucket_notifies_it(deployed):
     sandbox, _ = deployed
-    lam = client(sandbox, "lambda")
+    lam = sandbox.client("lambda")
     arn = lam.get_function_configuration(FunctionName=EVENT_FUNCTION)["FunctionArn"]
     [statement] = json.loads(lam.get_policy(FunctionName=EVENT_FUNCTION)["Policy"])["Statement"]
-    notification = client(sandbox, "s3").get_bucket_notification_configuration(
+    notification = sandbox.client("s3").get_bucket_notification_configuration(
         Bucket=sandbox.env["INGEST_BUCKET"])
 
     assert (statement["Action"], statement["Principal"]) == ("lambda:InvokeFunction",
@@ -107,8 +101,8 @@ def test_s3_may_invoke_the_function_and_the_bucket_notifies_it(deployed):
 
 def test_the_function_s_role_has_exactly_the_stage_s_policy(deployed):
     sandbox, _ = deployed
-    iam = client(sandbox, "iam")
-    role = client(sandbox, "lambda").get_function_configuration(
+    iam = sandbox.client("iam")
+    role = sandbox.client("lambda").get_function_configuration(
         FunctionName=EVENT_FUNCTION)["Role"].rsplit("/", 1)[1]
     [name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
     document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
@@ -121,7 +115,7 @@ def test_the_function_s_role_has_exactly_the_stage_s_policy(deployed):
 
 def test_the_rest_api_has_the_app_s_routes_and_chalice_asks_for_iam_authorization(deployed):
     sandbox, _ = deployed
-    apigateway = client(sandbox, "apigateway")
+    apigateway = sandbox.client("apigateway")
     [api] = [a for a in apigateway.get_rest_apis()["items"] if a["name"] == "order-pipeline"]
     methods = {(r["path"], method) for r in apigateway.get_resources(restApiId=api["id"])["items"]
                for method in r.get("resourceMethods", {})}
@@ -132,7 +126,7 @@ def test_the_rest_api_has_the_app_s_routes_and_chalice_asks_for_iam_authorizatio
     from chalice.deploy.swagger import SwaggerGenerator
 
     from scripts.sandbox.worker import load_app
-    handler = client(sandbox, "lambda").get_function_configuration(FunctionName=API_FUNCTION)
+    handler = sandbox.client("lambda").get_function_configuration(FunctionName=API_FUNCTION)
     document = SwaggerGenerator("us-east-1", {"api_handler_arn": handler["FunctionArn"]}).generate_swagger(
         load_app(STAGE, str(PROJECT_DIR)))
     assert document["securityDefinitions"]["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
@@ -151,19 +145,19 @@ def test_s3_events_still_reach_the_local_runner_after_the_deploy(deployed):
 
 def test_destroy_removes_the_functions_roles_api_and_notification_and_keeps_the_data(deployed):
     sandbox, _ = deployed
-    roles_before = {r["RoleName"] for r in client(sandbox, "iam").list_roles()["Roles"]}
+    roles_before = {r["RoleName"] for r in sandbox.client("iam").list_roles()["Roles"]}
     assert f"order-pipeline-{STAGE}-on_csv_uploaded" in roles_before
 
     make(sandbox, "destroy")
 
-    lam, iam = client(sandbox, "lambda"), client(sandbox, "iam")
+    lam, iam = sandbox.client("lambda"), sandbox.client("iam")
     assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == []
     assert not any(r["RoleName"].startswith(f"order-pipeline-{STAGE}") for r in iam.list_roles()["Roles"])
-    assert client(sandbox, "apigateway").get_rest_apis()["items"] == []
-    notification = client(sandbox, "s3").get_bucket_notification_configuration(
+    assert sandbox.client("apigateway").get_rest_apis()["items"] == []
+    notification = sandbox.client("s3").get_bucket_notification_configuration(
         Bucket=sandbox.env["INGEST_BUCKET"])
     assert "LambdaFunctionConfigurations" not in notification
-    assert client(sandbox, "dynamodb").describe_table(TableName=sandbox.env["TABLE_NAME"])  # data kept
+    assert sandbox.client("dynamodb").describe_table(TableName=sandbox.env["TABLE_NAME"])  # data kept
 
 
 def test_the_real_deployment_package_fits_lambda_s_limits(tmp_path):

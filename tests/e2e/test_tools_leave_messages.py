@@ -14,7 +14,6 @@ import json
 import urllib.parse
 import urllib.request
 
-import boto3
 import pytest
 
 from tests.conftest import DATA_DIR, SAMPLE_BATCH
@@ -27,15 +26,9 @@ DEMO_RUNS = 6  # more than the output queue's maxReceiveCount (5)
 PEEK_PATH = "/_aws/sqs/messages"
 
 
-def sqs_client(env: dict[str, str]):
-    return boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"],
-                        region_name=env.get("AWS_DEFAULT_REGION") or "us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test")
-
-
-def publish_other_batch(env: dict[str, str], count: int = 3) -> set[str]:
+def publish_other_batch(sandbox: RunningSandbox, count: int = 3) -> set[str]:
     """Messages of another batch, sent as the pipeline sends them; their consumer has not run."""
-    sqs = sqs_client(env)
+    env, sqs = sandbox.env, sandbox.client("sqs")
     ids = set()
     for n in range(1, count + 1):
         body = (f'{{"id": "{n}", "name": "Other Customer {n}", "total_amount_spent": 10.00, '
@@ -77,7 +70,7 @@ def assert_untouched(env: dict[str, str], ids: set[str], after: str) -> None:
 
 @pytest.fixture(scope="module")
 def other_batch(running_sandbox) -> set[str]:
-    ids = publish_other_batch(running_sandbox.env)
+    ids = publish_other_batch(running_sandbox)
     assert_untouched(running_sandbox.env, ids, "sending them")
     return ids
 
@@ -143,9 +136,9 @@ def sandbox_without_peek(tmp_path_factory):
             yield sandbox
 
 
-def never_received(env: dict[str, str]) -> bool:
+def never_received(sandbox: RunningSandbox) -> bool:
     """Nothing is in flight, and the first receive (this one) is each message's first."""
-    sqs = sqs_client(env)
+    env, sqs = sandbox.env, sandbox.client("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=env["OUTPUT_QUEUE_URL"],
                                           AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
     if attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] != "0":
@@ -157,8 +150,7 @@ def never_received(env: dict[str, str]) -> bool:
 
 
 def test_without_the_peek_endpoint_tail_and_demo_refuse_and_receive_nothing(sandbox_without_peek):
-    env = sandbox_without_peek.env
-    publish_other_batch(env)
+    publish_other_batch(sandbox_without_peek)
 
     tail = run(["make", "-s", "tail", "ONCE=1"], sandbox_without_peek.base_env, check=False)
     demo = run(["make", "-s", "demo"], sandbox_without_peek.base_env, check=False)
@@ -168,15 +160,16 @@ def test_without_the_peek_endpoint_tail_and_demo_refuse_and_receive_nothing(sand
         assert f"no {PEEK_PATH} endpoint" in result.stderr
         assert "CONSUME=1" in result.stderr
     assert "Uploading" not in demo.stdout  # it refused before uploading anything
-    assert never_received(env)
+    assert never_received(sandbox_without_peek)
 
 
 def test_tail_consume_says_it_takes_every_message_of_every_batch(sandbox_without_peek):
     env = sandbox_without_peek.env
-    publish_other_batch(env)
+    publish_other_batch(sandbox_without_peek)
 
     result = run(["make", "-s", "tail", "CONSUME=1", "ONCE=1"], sandbox_without_peek.base_env)
 
     assert "receives and deletes every message on the queue, of every batch" in result.stderr
     assert "Took (deleted)" in result.stderr
-    assert sqs_client(env).receive_message(QueueUrl=env["OUTPUT_QUEUE_URL"]).get("Messages", []) == []
+    sqs = sandbox_without_peek.client("sqs")
+    assert sqs.receive_message(QueueUrl=env["OUTPUT_QUEUE_URL"]).get("Messages", []) == []
