@@ -11,8 +11,6 @@ from chalice import IAMAuthorizer
 from chalicelib.messages import from_json
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
-pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
-
 
 def upload_sample(sandbox, kinds=("customers", "orders", "items")) -> None:
     for kind in kinds:

@@ -39,8 +39,6 @@ from scripts.stage.provision import provision
 from tests.conftest import PROJECT_DIR, SAMPLE_BATCH, sample_bytes
 from tests.functional.conftest import Sandbox
 
-pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
-
 MOTO_ACCOUNT = "123456789012"
 # API operations whose IAM action has another name; all others are service:Operation.
 IAM_ACTION_OF = {
