@@ -44,7 +44,3 @@ def code_state(project: Path) -> CodeState:
 
 def config_changed(changes: list[str]) -> bool:
     return ".chalice/config.json" in changes
-
-
-def requirements_changed(changes: list[str]) -> bool:
-    return "requirements.txt" in changes
