@@ -60,11 +60,11 @@ class Problem:
     value: str
     reason: str
 
-    def describe(self) -> str:
+    def describe(self, with_value: bool = True) -> str:
         where = f"line {self.line}" if self.line else "the file"
         if self.column:
             where += f", column {self.column!r}"
-        shown = f" (value {self.value!r})" if self.value else ""
+        shown = f" (value {self.value!r})" if self.value and with_value else ""
         return f"{where}: {self.reason}{shown}"
 
 
@@ -77,10 +77,12 @@ class RejectedInputError(PipelineError):
         self.problems = list(problems)
         self.problem_count = len(self.problems) if problem_count is None else problem_count
         self.hint = hint
-        super().__init__(self._summary())
+        super().__init__(self.summary())
 
-    def _summary(self) -> str:
-        shown = "; ".join(p.describe() for p in self.problems[:3])
+    def summary(self, with_values: bool = True) -> str:
+        """What is wrong, where, and what to do; ``with_values=False`` for logs, which hold no
+        row contents (a value is the partner's data: the report and `make status` show it)."""
+        shown = "; ".join(p.describe(with_values) for p in self.problems[:3])
         more = self.problem_count - min(3, len(self.problems))
         if more > 0:
             shown += f"; and {more} more problem(s)"

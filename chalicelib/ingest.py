@@ -161,7 +161,9 @@ class Ingest:
         # (Recorded first, so a crash here leaves them listed for the next publication.)
         if partial.chunks:
             retire(self._records, self._rows, name.batch.key, name.kind, partial)
-        return Ingested(OutcomeStatus.REJECTED, report_key=report_key, error=str(error),
+        # The outcome is logged (by the function and by Lambda's destinations): no values.
+        return Ingested(OutcomeStatus.REJECTED, report_key=report_key,
+                        error=error.summary(with_values=False),
                         problem_count=error.problem_count)
 
     def _clear_reports_of(self, name: ObjectName) -> BatchState:

@@ -43,6 +43,9 @@ def test_an_accepted_file_logs_a_summary_with_its_context_and_counts_its_rows(sa
     assert "250.00" not in json.dumps(logs)  # no row content in the logs
     [file_metrics] = metrics
     assert file_metrics["stage"] == "local" and file_metrics["file_kind"] == "orders"
+    # The dimension set docs/operations.md gives: an alarm must name all of them.
+    [definition] = file_metrics["_aws"]["CloudWatchMetrics"]
+    assert definition["Dimensions"] == [["stage", "file_kind", "service"]]
     assert metric_values(metrics) | {"ProcessingDuration": 0} == {
         "RowsProcessed": 5.0, "RowsRejected": 0.0, "FilesRejected": 0.0, "ProcessingDuration": 0}
 
@@ -60,6 +63,23 @@ def test_a_rejected_file_logs_a_warning_with_its_report_and_counts_the_rejection
     assert (values["FilesRejected"], values["RowsRejected"], values["RowsProcessed"]) == (1.0, 2.0, 3.0)
 
 
+def test_a_rejection_is_logged_by_line_column_and_reason_never_with_the_rows_values(sandbox, capsys):
+    outcome = sandbox.upload(f"customers_{SAMPLE_BATCH}.csv",
+                             b"customer_id,customer_name\n1,Secret\x01Person\n2,Another Secret,extra\n")
+    logs, _ = records(capsys)
+
+    [summary] = [r for r in logs if r["message"].startswith("file rejected")]
+    assert "line 2, column 'customer_name'" in summary["message"] and "line 3" in summary["message"]
+    # Neither the function's logs nor its result (which Lambda's destinations record) hold a value.
+    for text in (json.dumps(logs), json.dumps(outcome)):
+        assert "Secret" not in text, text
+    # The values are for the partner: in the report, beside the file.
+    report = json.loads(sandbox.s3.get_object(Bucket=sandbox.settings.results_bucket,
+                                              Key=summary["report_key"])["Body"].read())
+    assert [(p["line"], p["column"]) for p in report["problems"] if "Secret" in p["value"]] == [
+        (2, "customer_name"), (3, "")]
+
+
 def test_a_publication_logs_and_counts_batches_messages_and_orphans(sandbox, capsys):
     sandbox.upload(f"customers_{SAMPLE_BATCH}.csv", sample_bytes("customers"))
     sandbox.upload(f"orders_{SAMPLE_BATCH}.csv", sample_bytes("orders") + b"9001,77,1.00\n")
@@ -70,6 +90,8 @@ def test_a_publication_logs_and_counts_batches_messages_and_orphans(sandbox, cap
     [published] = [r for r in logs if r["message"] == "batch published"]
     assert (published["revision"], published["messages"], published["orphan_orders"]) == (1, 3, 1)
     assert published["batch_id"] == SAMPLE_BATCH
+    assert {tuple(d) for m in metrics for definition in m["_aws"]["CloudWatchMetrics"]
+            for d in definition["Dimensions"]} >= {("stage", "service")}
     values = metric_values(metrics)
     assert (values["BatchesPublished"], values["MessagesPublished"], values["OrphanOrders"],
             values["OrphanItems"]) == (1.0, 3.0, 1.0, 0.0)
