@@ -55,7 +55,6 @@ def print_env() -> int:
 
 
 def run_foreground(stage: str) -> int:
-    from scripts.sandbox import runner
     state = require_running()
     if state is None:
         return 1
@@ -72,11 +71,16 @@ def run_foreground(stage: str) -> int:
         state.runner_pid = 0
         save_state(state)
         print("Stopped the background event runner; `make local-up` starts it again.")
+    # This process becomes the sandbox's runner (exec keeps its pid and its terminal):
+    # `make local-status` shows it running, `make local-up` starts no second one beside
+    # it, `make local-down` stops it.
+    state.runner_pid = os.getpid()
+    save_state(state)
     # Here the function runs in this very process, as Lambda would run it with the
     # AWS_ENDPOINT_URL that LocalStack sets: the sandbox's endpoint and dummy credentials
     # in this process's environment are the function's, and the runner's with them.
     os.environ.update(state.client_env)
-    return runner.main(["--stage", stage, "--in-process"])
+    os.execv(sys.executable, [sys.executable, "-m", RUNNER_MODULE, "--stage", stage, "--in-process"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from chalicelib.config import PROJECT_DIR, Settings
 from scripts.sandbox.chaos.settings import Chaos, ChaosSpecError
 from scripts.sandbox.errors import SandboxError
 from scripts.sandbox.inventory import holdings, missing_resources
-from scripts.sandbox.modes import choose_mode, docker_answers
+from scripts.sandbox.modes import choose_mode, docker_answers, requested_mode
 from scripts.sandbox.notifications import events_queue_name, load_app, s3_events_of
 from scripts.sandbox.processes import endpoint_answers, pid_alive, port_in_use, spawn, stop_process
 from scripts.sandbox.state import (
@@ -105,7 +105,9 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
     say = (lambda *a: None) if quiet else print
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
+    requested = requested_mode or os.environ.get("SANDBOX", "auto")
     if state and is_alive(state):
+        _refuse_another_mode(state, requested)
         settings = Settings.for_stage(state.stage)
         missing = missing_resources(settings, state.client("s3"), state.client("dynamodb"),
                                     state.client("sqs"))
@@ -134,7 +136,7 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
         say(_gone(state, keep_previous_logs()))
 
     chaos = requested_chaos() or Chaos()
-    mode, note = choose_mode(requested_mode or os.environ.get("SANDBOX", "auto"), docker_answers)
+    mode, note = choose_mode(requested, docker_answers)
     if note:
         say(note)
     keep_previous_logs()
@@ -155,6 +157,17 @@ def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = Fa
         say(f"S3 events of {state.ingest_bucket} invoke the function deployed in LocalStack "
             f"(`make local-deliver TO=runner` sends them to the local runner instead).")
     return state, True
+
+
+def _refuse_another_mode(state: State, requested: str) -> None:
+    """A running sandbox is reused only as what it is: SANDBOX=<another mode> needs a new one."""
+    wanted = requested_mode(requested)
+    if wanted not in ("auto", state.mode):
+        raise SandboxError(
+            f"a sandbox already runs here in {state.mode} mode at {state.endpoint} (started "
+            f"{state.started_at}), and SANDBOX={wanted} asks for another: stop it first with "
+            f"`make local-down` (it drops the embedded emulator's data), then `make local-up "
+            f"SANDBOX={wanted}`; or leave SANDBOX out to use the one that runs")
 
 
 def _gone(state: State, logs: Path | None) -> str:

@@ -10,13 +10,19 @@ from scripts.sandbox.errors import SandboxError
 MODES = ("auto", "embedded", "localstack", "external")
 
 
+def requested_mode(requested: str) -> str:
+    """``SANDBOX`` as one of MODES, or SandboxError saying what it may be."""
+    requested = (requested or "auto").strip().lower()
+    if requested not in MODES:
+        raise SandboxError(f"SANDBOX={requested!r} is not one of {', '.join(MODES)}")
+    return requested
+
+
 def choose_mode(requested: str, docker_answers: Callable[[], bool],
                 environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The mode to run and a note for the user (empty when there is nothing to say)."""
     environ = os.environ if environ is None else environ
-    requested = (requested or "auto").strip().lower()
-    if requested not in MODES:
-        raise SandboxError(f"SANDBOX={requested!r} is not one of {', '.join(MODES)}")
+    requested = requested_mode(requested)
     if requested == "embedded":
         return "embedded", ""
     if requested == "external":

@@ -49,8 +49,11 @@ def endpoint_answers(endpoint: str) -> bool:
 def stop_process(pid: int, expect: str, timeout: float = 10) -> None:
     if not pid_alive(pid, expect):
         return
+    # What the sandbox started runs in its own session (pgid == pid): the group goes, its
+    # workers with it. `make local-run`'s runner is in the terminal's group: it alone.
     try:
-        os.killpg(pid, signal.SIGTERM)  # started in its own session: pgid == pid
+        kill = os.killpg if os.getpgid(pid) == pid else os.kill
+        kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
@@ -58,7 +61,8 @@ def stop_process(pid: int, expect: str, timeout: float = 10) -> None:
         _reap(pid)
         time.sleep(0.1)
     if pid_alive(pid, expect):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            kill(pid, signal.SIGKILL)
     _reap(pid)
 
 
