@@ -119,11 +119,20 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def describe(message: dict, s3) -> str:
-    """One line of the table; ``s3`` fetches a body that was offloaded to the results bucket."""
+def full_body(message: dict, s3) -> str:
+    """The message's JSON: its body, or the body offloaded to the results bucket that its
+    pointer names (as it is, if that cannot be read)."""
     try:
-        body = from_json(read_body(message["Body"], s3))
+        return read_body(message["Body"], s3)
     except (ValueError, ClientError):
+        return message["Body"]
+
+
+def describe(message: dict, text: str) -> str:
+    """One line of the table, for the message and its full body ``text``."""
+    try:
+        body = from_json(text)
+    except ValueError:
         body = None  # a shared queue may hold anything; it is shown, not skipped
     if not isinstance(body, dict):
         return f"{'':<9}(not a customer message) {message['Body'][:80]!r}"
@@ -149,6 +158,7 @@ def watch(state: State, show_json: bool, consume: bool, once: bool) -> None:
             if consume:
                 messages = sqs.receive_message(QueueUrl=state.output_queue_url,
                                                MaxNumberOfMessages=10,
+                                               AttributeNames=["SentTimestamp"],
                                                WaitTimeSeconds=0 if once else 5).get("Messages", [])
             else:
                 messages = peek(state.endpoint, state.output_queue_url)
@@ -161,9 +171,10 @@ def watch(state: State, show_json: bool, consume: bool, once: bool) -> None:
                 if message["MessageId"] in seen:
                     continue
                 seen.add(message["MessageId"])
-                print(describe(message, s3), flush=True)
+                text = full_body(message, s3)
+                print(describe(message, text), flush=True)
                 if show_json:
-                    print(f"         {message['Body']}", flush=True)
+                    print(f"         {text}", flush=True)
             if once and not (consume and messages):
                 return
             if not consume:

@@ -1,7 +1,11 @@
 """`make logs` and `make tail` against a running sandbox, as a person uses them."""
 from __future__ import annotations
 
+import json
+import re
+import sys
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -46,3 +50,27 @@ def test_logs_show_each_invocation_and_tail_shows_messages_without_taking_them(r
     rows = [line for line in tail.splitlines() if SAMPLE_BATCH in line]
     assert len(rows) == 3 and "John Doe" in tail and "400.00" in tail
     assert_sample_messages(running_sandbox.receive(3), SAMPLE_BATCH)  # still there for a consumer
+
+
+def test_tail_prints_an_offloaded_message_s_own_json_and_when_a_taken_message_was_sent(
+        running_sandbox, tmp_path):
+    # One customer with 25,000 orders: its message is over SQS's 1 MiB and goes through S3.
+    run([sys.executable, "-m", "scripts.generate", "--customers", "1", "--orders", "25000", "--items",
+         "25000", "--batch", "huge", "--seed", "3", "--out", str(tmp_path)], running_sandbox.base_env)
+    running_sandbox.awslocal("s3", "cp", "--recursive", "--exclude", "*", "--include", "*.csv",
+                             str(tmp_path / "huge"),
+                             f"s3://{running_sandbox.env['INGEST_BUCKET']}/large/")
+
+    deadline = time.monotonic() + 60
+    while " huge " not in (tail := make(running_sandbox, "tail", "ONCE=1", "JSON=1")):
+        assert time.monotonic() < deadline, tail
+        time.sleep(0.5)
+    lines = tail.splitlines()
+    [row] = [n for n, line in enumerate(lines) if " huge " in line]
+    body = json.loads(lines[row + 1], parse_float=Decimal)
+    assert body["batch_id"] == "huge" and len(body["orders"]) == 25000
+    assert Decimal(lines[row].split()[-1]) == body["total_amount_spent"]
+
+    taken = make(running_sandbox, "tail", "CONSUME=1", "ONCE=1")
+    [row_taken] = [line for line in taken.splitlines() if " huge " in line]
+    assert re.match(r"\d\d:\d\d:\d\d ", row_taken), row_taken  # the time it was sent
