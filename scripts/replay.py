@@ -98,7 +98,8 @@ def _replay_one(runner: EventRunner, message: dict, result: ReplayResult, dry_ru
         result.left_in_place += 1
         return False
     if dry_run:
-        error = (record.get("responsePayload") or {}).get("errorMessage", "")
+        failure = record.get("responsePayload") or {}
+        error = ": ".join(part for part in (failure.get("errorType"), failure.get("errorMessage")) if part)
         result.pending.extend(Pending(key, error, record.get("timestamp", ""))
                               for key in _keys(record["requestPayload"]))
         return False

@@ -197,7 +197,14 @@ class EventRunner:
             "requestPayload": event,
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
                                 "functionError": "Unhandled"},
-            "responsePayload": {"errorMessage": invocation.error,
-                                "errorType": invocation.error_type or invocation.error.split(":", 1)[0]},
+            "responsePayload": lambda_error(invocation.error, invocation.error_type),
         }
         self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(record))
+
+
+def lambda_error(error: str, error_type: str) -> dict:
+    """The error as Lambda's destinations record it: the type apart, the message without it
+    (the runner's lines say ``<type>: <message>``, as Lambda's log does)."""
+    error_type = error_type or error.split(":", 1)[0]
+    message = error.removeprefix(f"{error_type}: ")
+    return {"errorMessage": message, "errorType": error_type}

@@ -61,13 +61,35 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class InitError(Exception):
+    """The handler could not be loaded, as Lambda's Python runtime reports it."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
 def load_handler(handler: str, project: str | None = None):
     """The callable Lambda's handler setting names (``module.attribute``), imported from ``project``
-    (or from the path as it is)."""
+    (or from the path as it is). An import that fails is an InitError with the type and the
+    words of Lambda's runtime (awslambdaric's ``_get_handler``); any other exception the
+    module raises is reported as it is, as there."""
     module_name, _, attribute = handler.rpartition(".")
     if project is not None and project not in sys.path:
         sys.path.insert(0, project)
-    return getattr(importlib.import_module(module_name), attribute)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InitError("Runtime.ImportModuleError",
+                        f"Unable to import module '{module_name}': {exc}") from exc
+    except SyntaxError as exc:
+        raise InitError("Runtime.UserCodeSyntaxError",
+                        f"Syntax error in module '{module_name}': {exc}") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise InitError("Runtime.HandlerNotFound",
+                        f"Handler '{attribute}' missing on module '{module_name}'") from None
 
 
 def load_chaos(package: str) -> tuple[ModuleType, ModuleType]:
@@ -136,8 +158,8 @@ def serve(connection: Connection, handler_setting: str, chaos_package: str = "")
             wire.install()
         handler = load_handler(handler_setting)
     except BaseException as exc:  # noqa: BLE001 - Lambda reports an init failure and retries
-        connection.send({"ready": False, "error": f"{type(exc).__name__}: {exc}",
-                         "error_type": "Runtime.ImportModuleError",
+        error_type = exc.error_type if isinstance(exc, InitError) else type(exc).__name__
+        connection.send({"ready": False, "error": f"{error_type}: {exc}", "error_type": error_type,
                          "traceback": traceback.format_exc()})
         return 1
     connection.send({"ready": True, "init_ms": (time.monotonic() - started) * 1000})
