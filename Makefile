@@ -46,7 +46,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-check: ## Fail fast if a tool the project needs is missing (Python $(PYTHON_VERSION), the Lambda runtime's)
+check: ## Fail fast if a tool the project needs is missing (the Python of .python-version, the Lambda runtime's)
 	@command -v $(PYTHON) >/dev/null || { echo "error: no Python found; this project needs Python $(PYTHON_VERSION) (.python-version): $(INSTALL_PYTHON)" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(".".join(map(str, sys.version_info[:2])) != "$(PYTHON_VERSION)")' || { echo "error: this project runs on Python $(PYTHON_VERSION), the Lambda runtime python$(PYTHON_VERSION) (.python-version), but $(PYTHON) is $$($(PYTHON) --version 2>&1 | cut -d' ' -f2): $(INSTALL_PYTHON)" >&2; exit 1; }
 	@$(PYTHON) -c 'import venv' 2>/dev/null || { echo "error: the Python venv module is missing (Debian: apt-get install python3-venv)" >&2; exit 1; }
@@ -130,7 +130,7 @@ deploy: $(STAMP) ## Deploy a stage to AWS: provision, chalice deploy, failed eve
 destroy: $(STAMP) ## Delete a deployed stage; CONFIRM=delete-data also deletes its table, queues and empty bucket (STAGE=dev REGION= DRY_RUN=1)
 	AWS_REGION=$(REGION) AWS_DEFAULT_REGION=$(REGION) $(BIN)/python -m scripts.deploy destroy --stage $(STAGE) $(if $(DRY_RUN),--dry-run,) $(if $(CONFIRM),--confirm $(CONFIRM),)
 
-clean: ## Stop the sandbox and remove .venv, .sandbox and caches
+clean: ## Stop the sandbox and remove .venv, .sandbox, chalice's packages and the tools' caches
 	-@test -x $(BIN)/python && $(BIN)/python -m scripts.sandbox down
-	rm -rf $(VENV) .sandbox .pytest_cache
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis .chalice/deployments
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -35,3 +35,9 @@ def test_generate_with_a_percentage_says_what_to_type_instead(tmp_path):
     assert "ORPHANS=5 is not a fraction between 0 and 1: ORPHANS=0.05 means 5% of the rows" \
         in result.stderr
     assert "usage:" not in result.stderr
+
+
+def test_no_target_s_help_shows_an_unexpanded_make_variable():
+    shown = {target: text for target, text in help_lines().items() if "$(" in text}
+
+    assert shown == {}
