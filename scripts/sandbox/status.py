@@ -88,5 +88,12 @@ def status() -> int:
         print(line)
     for resource in missing:
         print(f"missing: {resource.kind} {resource.name} — run `make local-up` to put it back")
+    if not emulator:
+        print("the emulator does not answer — run `make local-up` to start the sandbox anew"
+              + (" (the embedded emulator starts empty; `make local-up` keeps the old logs)"
+                 if state.mode == "embedded" else ""))
+    elif state.delivery == TO_RUNNER and not runner:
+        print("the event runner is not running — run `make local-up` to start it again (it "
+              "takes back the events the stopped one held), or `make local-run` in the foreground")
     return 0 if emulator and not missing and (runner or state.delivery == TO_FUNCTION) else 1
 

@@ -27,6 +27,8 @@ def outcome(result) -> str:
         return f"{result.get('error')} Report: {result.get('report_key')}"
     if status == OutcomeStatus.SUPERSEDED:
         return f"superseded: {result.get('error')}"
+    if status == OutcomeStatus.IGNORED:  # no file, so no batch: only why
+        return f"ignored ({result.get('error')})"
     text = f"{status}, {plural(result.get('rows') or 0, 'row')} of batch {result.get('batch_id')}"
     if result.get("published_revision"):
         text += (f", published revision {result['published_revision']} "

@@ -90,3 +90,19 @@ def test_up_with_a_mode_that_does_not_exist_is_refused_while_a_sandbox_runs(sand
         sandbox.base_env["SANDBOX"] = "embedded"
 
     assert result.returncode != 0 and "is not one of auto, embedded, localstack, external" in result.stderr
+
+
+def test_status_with_the_runner_stopped_says_it_is_down_and_what_starts_it(sandbox):
+    stopped = runner_pid(sandbox)
+    os.killpg(stopped, signal.SIGKILL)  # as a crash would end it, workers and all
+    deadline = time.monotonic() + 10
+    while pid_running(stopped):
+        assert time.monotonic() < deadline, "the runner did not die"
+        time.sleep(0.1)
+
+    status = sandbox.sandbox("status", check=False)
+    sandbox.sandbox("up")
+
+    assert status.returncode == 1 and "NOT RUNNING" in status.stdout
+    assert "the event runner is not running — run `make local-up` to start it again" in status.stdout
+    assert pid_running(runner_pid(sandbox))

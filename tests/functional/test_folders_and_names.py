@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalicelib.keys import BatchRef
 from chalicelib.status import batch_status
 from chalicelib.wiring import records_and_reports
+from scripts.sandbox import wording
 from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
 
 KINDS = ("customers", "orders", "items")
@@ -146,6 +147,8 @@ def test_a_folder_marker_is_ignored_without_a_report(sandbox):
 
     assert outcome["status"] == "ignored"
     assert sandbox.result_keys() == []
+    # The runner's line for it (`make logs`) says why, and names no batch it has not.
+    assert wording.outcome(outcome) == "ignored (a folder, not a file)"
 
 
 def test_the_pipeline_writes_nothing_into_the_ingest_bucket(sandbox):
