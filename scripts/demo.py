@@ -34,6 +34,7 @@ from chalicelib.kinds import CUSTOMERS, KINDS
 from chalicelib.messages import from_json
 from chalicelib.parsing import decode_lines
 from chalicelib.payloads import read_body
+from scripts import cli
 from scripts.logs import format_line
 from scripts.sandbox import lifecycle
 from scripts.sandbox.state import sandbox_dir
@@ -259,4 +260,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from chalicelib import aws
 from chalicelib.errors import ConfigurationError, PipelineError
+from scripts import cli
 from scripts.sandbox.processes import endpoint_answers
 from scripts.sandbox.state import DUMMY_CREDENTIALS, State, load_state
 from scripts.stage.config import EMULATOR_STAGES, Target, load_stage
@@ -96,4 +97,4 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

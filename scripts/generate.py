@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from chalicelib.kinds import CUSTOMERS, ITEMS, KINDS, ORDERS, FileKind
+from scripts import cli
 from scripts.progress import Progress
 from scripts.sandbox.state import sandbox_dir
 
@@ -163,4 +164,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

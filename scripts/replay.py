@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote_plus
 
+from scripts import cli
 from scripts.logs import format_line
 from scripts.sandbox import lifecycle
 from scripts.sandbox.runner import EventRunner, build_runner
@@ -301,4 +302,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -17,6 +17,7 @@ from chalicelib.keys import BATCH_ID_MAX, BATCH_ID_PATTERN, BatchRef, suggested_
 from chalicelib.records import FileStatus
 from chalicelib.status import NOT_RECEIVED, batch_status
 from chalicelib.wiring import records_and_reports
+from scripts import cli
 from scripts.sandbox import lifecycle
 
 EXAMPLE_ID = "20230828"
@@ -166,4 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import PipelineError
 from chalicelib.messages import from_json
 from chalicelib.payloads import read_body
+from scripts import cli
 from scripts.sandbox import lifecycle
 from scripts.sandbox.emulator import PEEK_PATH
 from scripts.sandbox.state import State
@@ -209,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

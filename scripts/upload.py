@@ -26,6 +26,7 @@ from chalicelib.keys import BatchRef, parse_object_key
 from chalicelib.records import FileStatus
 from chalicelib.status import NOT_RECEIVED, batch_status
 from chalicelib.wiring import records_and_reports
+from scripts import cli
 from scripts.progress import Progress
 from scripts.sandbox import lifecycle
 
@@ -114,4 +115,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -27,6 +27,7 @@ import shlex
 import sys
 
 from chalicelib.errors import PipelineError
+from scripts import cli
 from scripts.sandbox.lifecycle import (
     RUNNER_MODULE,
     deliver,
@@ -126,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from decimal import Decimal
 
 import pytest
 
-from tests.conftest import SAMPLE_BATCH, assert_sample_messages, sample_bytes
+from tests.conftest import PROJECT_DIR, SAMPLE_BATCH, assert_sample_messages, sample_bytes
 from tests.e2e.conftest import run
 
 pytestmark = pytest.mark.e2e
@@ -74,3 +76,16 @@ def test_tail_prints_an_offloaded_message_s_own_json_and_when_a_taken_message_wa
     taken = make(running_sandbox, "tail", "CONSUME=1", "ONCE=1")
     [row_taken] = [line for line in taken.splitlines() if " huge " in line]
     assert re.match(r"\d\d:\d\d:\d\d ", row_taken), row_taken  # the time it was sent
+
+
+def test_a_reader_that_stops_early_ends_make_logs_quietly(tmp_path):
+    line = "2026-12-07 10:00:00,000 INFO event_runner orders_b.csv -> on_csv_uploaded: accepted, 5 rows"
+    (tmp_path / "runner.log").write_text((line + "\n") * 20000)  # more than a pipe holds
+    env = {**os.environ, "SANDBOX_DIR": str(tmp_path)}
+    logs = subprocess.Popen(["make", "-s", "logs", "ONCE=1"], cwd=PROJECT_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert logs.stdout is not None and "orders_b.csv" in logs.stdout.readline()
+    logs.stdout.close()  # as `head -1` does
+
+    _, errors = logs.communicate(timeout=60)
+    assert logs.returncode == 0 and "Traceback" not in errors and "Error" not in errors, errors
