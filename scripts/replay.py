@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -229,13 +230,20 @@ def _replay_output(log_path: Path, terminal: TextIO, verbose: bool):
         function_output = _FunctionOutput(log, terminal, verbose)
         try:
             with contextlib.redirect_stdout(function_output):
-                yield
+                yield function_output
         finally:
             function_output.finish()
             for handler in (to_log, to_terminal):
                 runner_logger.removeHandler(handler)
             runner_logger.setLevel(level)
             runner_logger.propagate = propagate
+
+
+def _copy_lines(fd: int, to: TextIO) -> None:
+    """The environments' output, line by line, until the last of them has ended."""
+    with open(fd, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            to.write(line)
 
 
 def summary(result: ReplayResult, dry_run: bool, log_path: Path) -> list[str]:
@@ -288,14 +296,23 @@ def main(argv: list[str] | None = None) -> int:
     if state is None:
         return 1
     sqs = state.client("sqs")
-    # The handler runs in this process: it gets the sandbox's endpoint for each
-    # invocation, as the runner's environments get it from the runner's environment.
-    runner = build_runner(args.stage, sqs, max_attempts=3, retry_delay=1.0,
-                          function_environment=state.client_env)
+    # As the runner does it: in execution environments of the package, under the stage's
+    # timeout and memory, with the sandbox's endpoint. Their output comes back through a
+    # pipe, to be shown as `make logs` shows it.
+    output, function_output = os.pipe()
+    runner = build_runner(args.stage, sqs, max_attempts=3, retry_delay=1.0, in_process=False,
+                          function_environment=state.client_env, function_output=function_output)
     log_path = sandbox_dir() / "runner.log"
     terminal = sys.stdout
-    with _replay_output(log_path, terminal, args.verbose):
-        result = replay(runner, sqs, state.dead_letter_queue_url, args.dry_run)
+    with _replay_output(log_path, terminal, args.verbose) as shown:
+        copier = threading.Thread(target=_copy_lines, args=(output, shown), daemon=True)
+        copier.start()
+        try:
+            result = replay(runner, sqs, state.dead_letter_queue_url, args.dry_run)
+        finally:
+            runner.close()  # the environments end: the pipe's last writers
+            os.close(function_output)
+            copier.join()
     for line in summary(result, args.dry_run, log_path):
         print(line)
     return 1 if result.failed_again else 0

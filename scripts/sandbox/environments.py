@@ -105,8 +105,9 @@ def function_environment(function: FunctionConfig, stage: str) -> dict[str, str]
 
 
 def start_environment(function: FunctionConfig, stage: str, package: Package,
-                      init_timeout: float, chaos: bool = False) -> Environment:
+                      init_timeout: float, chaos: bool = False, output: int | None = None) -> Environment:
     """A cold start: a new worker that imports the app; init_error says if that failed.
+    ``output``: the file descriptor its stdout and stderr go to (the runner's, by default).
 
     ``python -I -S``: nothing of the development venv (site-packages, PYTHON*
     variables, the working folder) is importable, only the package's folders.
@@ -119,7 +120,7 @@ def start_environment(function: FunctionConfig, stage: str, package: Package,
          "--parent", str(os.getpid()),
          *(["--chaos", str(CHAOS_PACKAGE)] if chaos else [])],
         pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=package.task,
-        env=function_environment(function, stage))
+        stdout=output, stderr=output, env=function_environment(function, stage))
     theirs.close()
     connection = Connection(ours.detach())
     environment = Environment(uuid.uuid4().hex[:8], process, connection,
@@ -236,9 +237,11 @@ class EnvironmentPool:
     """At most ``function.concurrency`` environments of one function, reused while warm."""
 
     def __init__(self, function: FunctionConfig, stage: str, package: Package,
-                 board: StatusBoard | None = None, chaos: dict | None = None) -> None:
+                 board: StatusBoard | None = None, chaos: dict | None = None,
+                 output: int | None = None) -> None:
         self.function = function
         self._stage, self._package, self._board = stage, package, board
+        self._output = output
         self._chaos = chaos  # the faults to inject (chaos mode), or None
         self._slots = threading.BoundedSemaphore(function.concurrency)
         self._lock = threading.Lock()
@@ -278,7 +281,7 @@ class EnvironmentPool:
                     return environment, False
         environment = start_environment(self.function, self._stage, self._package,
                                         init_timeout=max(10.0, self.function.timeout_seconds),
-                                        chaos=self._chaos is not None)
+                                        chaos=self._chaos is not None, output=self._output)
         environment.busy = True
         with self._lock:
             self._environments.append(environment)

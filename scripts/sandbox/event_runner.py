@@ -106,6 +106,10 @@ class EventRunner:
         """Take up to ``max_messages`` events and handle them one after the other."""
         return self._intake.poll_once(wait_seconds, max_messages)
 
+    def close(self) -> None:
+        """End the function's environments (what ``run_forever`` does when it stops)."""
+        self._invoker.close()
+
     def run_forever(self) -> None:
         """Handle events until stopped: in the function's own process one at a time, else as many
         at once as its concurrency allows."""

@@ -115,8 +115,9 @@ class PoolInvoker:
     def __init__(self, stage: str, project: Path, functions: Callable[[str], FunctionConfig],
                  status_file: Path | None, chaos: Chaos | None = None,
                  forget_settings: Callable[[], None] = lambda: None,
-                 build_root: Path | None = None) -> None:
+                 build_root: Path | None = None, output: int | None = None) -> None:
         self._stage, self._project, self._functions = stage, project, functions
+        self._output = output  # where the environments' stdout goes (the runner's, by default)
         self._chaos = chaos.as_dict() if chaos is not None and chaos.on else None
         self._board = StatusBoard(status_file) if status_file is not None else None
         self._forget_settings = forget_settings
@@ -132,7 +133,7 @@ class PoolInvoker:
             if handler not in self._pools:
                 self._pools[handler] = EnvironmentPool(self._functions(handler), self._stage,
                                                        self._current_package(), self._board,
-                                                       self._chaos)
+                                                       self._chaos, self._output)
             return self._pools[handler]
 
     def _current_package(self) -> Package:

@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from chalicelib import aws
 from chalicelib.config import Settings
@@ -62,9 +63,12 @@ def build_runner(stage: str, sqs, max_attempts: int | None, retry_delay: float,
                  in_process: bool = True, chaos: Chaos | None = None,
                  stop: threading.Event | None = None,
                  beyond: BeyondThePackage | None = None,
-                 function_environment: Mapping[str, str] | None = None) -> EventRunner:
+                 function_environment: Mapping[str, str] | None = None,
+                 status_file: Path | None = None, function_output: int | None = None) -> EventRunner:
     """The runner of the stage's events, taking them with ``sqs`` (a client of the sandbox's
-    endpoint); ``function_environment`` is what the function gets beside its own variables."""
+    endpoint); ``function_environment`` is what the function gets beside its own variables.
+    Environments (not ``in_process``) are listed in ``status_file`` (none if None) and write
+    to ``function_output`` (the runner's stdout if None)."""
     settings = Settings.for_stage(stage)
     app = load_app(stage)
     if beyond is not None:
@@ -79,8 +83,8 @@ def build_runner(stage: str, sqs, max_attempts: int | None, retry_delay: float,
         invoker=InProcessInvoker(stage, project_dir(), lambda handler: runner.function(handler),
                                  beyond) if in_process else PoolInvoker(
             stage, project_dir(), lambda handler: runner.function(handler),
-            sandbox_dir() / "environments.json", chaos,
-            forget_settings=lambda: runner.forget_function_settings()),
+            status_file, chaos,
+            forget_settings=lambda: runner.forget_function_settings(), output=function_output),
         held_file=sandbox_dir() / HELD_FILE,
         delivery=ChaosDelivery(chaos, sqs, events_url) if chaos else None,
         function_environment=function_environment)
@@ -128,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     # The runner's endpoint is in its environment, where the sandbox put it for the
     # function too (the environments inherit it; `make local-run` set it in this process).
     runner = build_runner(args.stage, aws.client("sqs"), args.max_attempts, args.retry_delay,
-                          args.in_process, chaos=chaos, stop=stopped, beyond=beyond)
+                          args.in_process, chaos=chaos, stop=stopped, beyond=beyond,
+                          status_file=sandbox_dir() / "environments.json")
     if stopped.is_set():
         runner.stop()
     runner.run_forever()

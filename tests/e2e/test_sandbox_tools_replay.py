@@ -8,7 +8,8 @@ import time
 import pytest
 
 from tests.conftest import sample_bytes
-from tests.e2e.conftest import run
+from tests.e2e.conftest import RunningSandbox, free_port, run
+from tests.e2e.test_runner_like_lambda import MISBEHAVING, dead_letters, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +70,21 @@ def test_replay_prints_one_line_per_event_with_its_whole_key_and_a_summary(runni
     # The replays are in the runner's log too, where `make logs` reads them.
     logs = make(sandbox, "logs", "ONCE=1").stdout.splitlines()
     assert handled in logs and failed in logs
+
+
+def test_replay_runs_each_event_as_lambda_would_under_the_stage_s_timeout(tmp_path):
+    # Replayed in execution environments, as the runner invokes: a handler still slower than
+    # the timeout times out again instead of passing in the sandbox and failing in Lambda.
+    sandbox = RunningSandbox(tmp_path / "sandbox", free_port())
+    sandbox.base_env.update(RUNNER_PROJECT_DIR=str(MISBEHAVING), MISBEHAVING_DIR=str(tmp_path),
+                            RUNNER_TIMEOUT_SECONDS="1")
+    with sandbox.started():
+        upload(sandbox, tmp_path, "sleep-3.txt")
+        dead_letters(sandbox, "sleep-3.txt")
+
+        replayed = make(sandbox, "replay", check=False)
+
+    assert replayed.returncode != 0, replayed.stdout + replayed.stderr
+    [line] = [line for line in replayed.stdout.splitlines() if "sleep-3.txt -> " in line]
+    assert "FAILED after 3 attempts" in line and "Task timed out after 1.00 seconds" in line
+    assert "sleep-3.txt -> on_csv_uploaded: done" not in replayed.stdout
