@@ -125,6 +125,11 @@ def _problem(value: str, reason: str) -> Problem:
     return Problem(line=0, column="", value=value, reason=reason)
 
 
+# C0 controls, DEL and the non-characters U+FFFE and U+FFFF, as for a file's values
+# (parsing.rules): SQS refuses a message that holds one.
+_UNSENDABLE = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
+
+
 def _folder_problems(key: str, folder: str) -> list[Problem]:
     if not key:
         return [_problem("", "the object key is empty")]
@@ -132,6 +137,11 @@ def _folder_problems(key: str, folder: str) -> list[Problem]:
         # "/x.csv" and "a//x.csv" would otherwise fold into the folders "" and "a".
         return [_problem(folder + "/", "the folder has an empty name: the key starts with '/' "
                                        "or has '//' in it; remove the extra '/'")]
+    # The folder is in every message of the batch, and a queue refuses these characters.
+    unsendable = sorted({c for c in folder if _UNSENDABLE.fullmatch(c)}, key=folder.index)
+    if unsendable:
+        return [_problem(folder + "/", "the folder's name holds " + ", ".join(map(_character, unsendable))
+                         + ", which no message can carry; upload into a folder without it")]
     return []
 
 
@@ -220,6 +230,8 @@ def _one_of(words: Sequence[str]) -> str:
 def _character(char: str) -> str:
     if char in _CHARACTER_NAMES:
         return _CHARACTER_NAMES[char]
+    if char in "\ufffe\uffff":
+        return f"the non-character U+{ord(char):04X}"
     if char.isprintable():
         return f"'{char}'"
     return f"the control character U+{ord(char):04X}"

@@ -23,10 +23,15 @@ AMOUNT = re.compile(  # ASCII digits only: \d takes any script
 AMOUNT_RULE = (f"the amount must be a non-negative decimal number: digits 0-9 with an optional '.', "
                f"at most {MAX_AMOUNT_DIGITS} digits before the point and at most "
                f"{MAX_AMOUNT_PLACES} decimal places, e.g. 1234.50")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 and DEL
+# No value holds C0 controls, DEL, or the non-characters U+FFFE and U+FFFF: SQS refuses a
+# message with any of them (it takes #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD and
+# #x10000-#x10FFFF), and a published value reaches the queue. Surrogates cannot come
+# from UTF-8 text.
+_FORBIDDEN = r"\x00-\x1f\x7f\ufffe\uffff"
+CONTROL = re.compile(rf"[{_FORBIDDEN}]")
 # A valid value that may have spaces at either end (a quoted value is literal):
 # not blank, no control character, at most MAX_ID_LENGTH characters, spaces included.
-_PADDED_VALUE = rf"(?=[^\S\n]*+\S)[^\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}+"
+_PADDED_VALUE = rf"(?=[^\S\n]*+\S)[^{_FORBIDDEN}]{{1,{MAX_ID_LENGTH}}}+"
 _UNSIGNED_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 _CONTROL_NAMES = ["NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF",
                   "CR", "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM",
@@ -71,7 +76,7 @@ def value_pattern(excluded: str = "") -> str:
     # Possessive ({}+) and a look-behind for the last character: no
     # backtracking. The control characters (\n among them) are one more range
     # of the excluded class, which costs nothing.
-    return (rf"[^\s{excluded}\x00-\x1f\x7f][^{excluded}\x00-\x1f\x7f]{{0,{MAX_ID_LENGTH - 1}}}+"
+    return (rf"[^\s{excluded}{_FORBIDDEN}][^{excluded}{_FORBIDDEN}]{{0,{MAX_ID_LENGTH - 1}}}+"
             rf"(?<!\s)")
 
 
@@ -120,21 +125,24 @@ def shown(value: str) -> str:
 
 
 def _control_reason(value: str, at: int) -> str:
-    """Which control character the value holds first, where, how many more, and what to do."""
+    """Which control character (or non-character) the value holds first, where, how many
+    more, and what to do."""
     code = ord(value[at])
     crlf = value.startswith("\r\n", at)
-    name = "DEL" if code == 0x7F else _CONTROL_NAMES[code]
     if crlf:
         what = "a line break (U+000D U+000A, CRLF)"
     elif value[at] in "\r\n":
-        what = f"a line break (U+{code:04X}, {name})"
+        what = f"a line break (U+{code:04X}, {_CONTROL_NAMES[code]})"
+    elif code >= 0xFFFE:
+        what = f"the non-character U+{code:04X} (no text holds it, and queues refuse it)"
     else:
-        what = f"a control character (U+{code:04X}, {name})"
+        what = f"a control character (U+{code:04X}, {'DEL' if code == 0x7F else _CONTROL_NAMES[code]})"
     reason = f"the value contains {what} at character {at + 1}"
-    more = len(CONTROL.findall(value, at)) - 1 - crlf
-    if more:
-        reason += f" and {more} more control character{'s' if more > 1 else ''}"
-    reason += "; remove them" if more else "; remove it"
+    others = CONTROL.findall(value, at)[1 + crlf:]
+    if others:
+        noun = "such character" if {"\ufffe", "\uffff"} & {value[at], *others} else "control character"
+        reason += f" and {len(others)} more {noun}{'s' if len(others) > 1 else ''}"
+    reason += "; remove them" if others else "; remove it"
     if value[at] in "\r\n":
         reason += " (a value must be on one line)"
     return reason

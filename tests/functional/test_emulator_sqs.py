@@ -146,6 +146,31 @@ def test_sending_does_not_pass_over_the_queue_yet_the_counts_stay_exact(sqs_fixe
                 counts["ApproximateNumberOfMessagesDelayed"]) == ("18", "3", "1")
 
 
+def test_a_message_with_a_character_sqs_refuses_is_refused_and_a_batch_s_other_entries_go(sqs_fixes):
+    # What passes the emulator must pass SQS: it takes only XML 1.0's characters.
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        with pytest.raises(sqs.exceptions.ClientError, match="InvalidMessageContents") as refused:
+            sqs.send_message(QueueUrl=url, MessageBody='{"name": "Non\uffffchar"}')
+        assert "Invalid binary character '#xFFFF' was found in the message body" in str(refused.value)
+        with pytest.raises(sqs.exceptions.ClientError, match="InvalidMessageContents"):
+            sqs.send_message(QueueUrl=url, MessageBody="ok", MessageAttributes={
+                "folder": {"DataType": "String", "StringValue": "a\x01b"}})
+
+        answer = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "fine", "MessageBody": "tab\tnewline\n\U0001F600 and \ud7ff"},
+            {"Id": "bad", "MessageBody": "nul\x00"}])
+
+        assert [e["Id"] for e in answer["Successful"]] == ["fine"]
+        [failed] = answer["Failed"]
+        assert (failed["Id"], failed["Code"], failed["SenderFault"]) == (
+            "bad", "InvalidMessageContents", True)
+        assert "'#x0'" in failed["Message"]
+        [kept] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert kept["Body"].startswith("tab\t")
+
+
 def test_a_fifo_queue_still_drops_a_content_duplicate(sqs_fixes):
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")

@@ -138,3 +138,18 @@ def test_the_rename_hint_names_the_folder_to_upload_into():
         f"into partner-a/: {HOW}")
     assert caught.value.problems == [Problem(0, "", ".CSV", "the extension must be lower-case "
                                                             ".csv, not .CSV")]
+
+
+@pytest.mark.parametrize("key, named", [
+    ("part\uffffner/orders_b1.csv", "the non-character U+FFFF"),
+    ("a/b\x01c/orders_b1.csv", "the control character U+0001"),
+])
+def test_a_folder_whose_name_no_message_can_carry_is_misnamed(key, named):
+    # Every message of the batch names its folder, and SQS refuses these characters.
+    with pytest.raises(MisnamedObjectError) as caught:
+        parse_object_key(key)
+
+    [problem] = caught.value.problems
+    assert problem.reason == (f"the folder's name holds {named}, which no message can carry; "
+                              f"upload into a folder without it")
+    assert caught.value.batch is None

@@ -73,10 +73,13 @@ def patches() -> tuple[Patch, ...]:
         # that moto builds whole each time, with the three message counts in
         # it: three passes over the queue each time. During those calls the
         # counts read as 0, which nothing in them uses; elsewhere they are real.
-        Patch("sqs", SQSBackend, "send_message", sqs.counts_unread,
-              "moto passes over the whole queue three times to read one attribute, per message sent"),
-        Patch("sqs", SQSBackend, "send_message_batch", sqs.counts_unread,
-              "moto passes over the whole queue three times to read one attribute, per message sent"),
+        # And moto took any character, where SQS refuses those outside XML 1.0's
+        # (InvalidMessageContents; per entry in a batch).
+        Patch("sqs", SQSBackend, "send_message", sqs.sending_as_sqs,
+              "refuses the characters SQS refuses; no pass over the queue to read one attribute"),
+        Patch("sqs", SQSBackend, "send_message_batch", sqs.sending_batches_as_sqs,
+              "refuses, entry by entry, the characters SQS refuses; no pass over the queue to read "
+              "one attribute"),
         # ReceiveMessage checks each message's retention by reading all of the
         # queue's attributes, counts included.
         Patch("sqs", SQSBackend, "is_message_valid_based_on_retention_period",

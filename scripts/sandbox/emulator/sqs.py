@@ -14,6 +14,7 @@ Which moto function each one replaces, and why, is its row in ``fixes.patches()`
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 # moto's other internals are imported where they are used, after the version
@@ -178,3 +179,52 @@ def message_count(counter) -> property:
     def count(queue) -> int:
         return 0 if getattr(_counts_unread, "active", False) else counter(queue)
     return property(count)
+
+
+# The characters SQS takes in a message body and in attribute values: XML 1.0's.
+_REFUSED_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def refused_contents(body: str, attributes: dict | None) -> str | None:
+    """SQS's words for the first character it refuses in a message, or None."""
+    texts = [("message body", body)] + [
+        (f"message attribute {name}", (value or {}).get("StringValue") or "")
+        for name, value in (attributes or {}).items()]
+    for where, text in texts:
+        found = _REFUSED_CHARACTER.search(text or "")
+        if found:
+            return (f"Invalid binary character '#x{ord(found.group()):X}' was found in the {where}, "
+                    f"the set of allowed characters is #x9 | #xA | #xD | #x20-#xD7FF | "
+                    f"#xE000-#xFFFD | #x10000-#x10FFFF")
+    return None
+
+
+def sending_as_sqs(send_message):
+    """``SQSBackend.send_message`` that refuses what SQS refuses, and reads no counts inside."""
+    @functools.wraps(send_message)
+    def send(self, queue_name, message_body, message_attributes=None, *args, **kwargs):
+        refused = refused_contents(message_body, message_attributes)
+        if refused:
+            from moto.sqs.exceptions import SQSException
+            raise SQSException("InvalidMessageContents", refused)
+        return send_message(self, queue_name, message_body, message_attributes, *args, **kwargs)
+    return counts_unread(send)
+
+
+def sending_batches_as_sqs(send_message_batch):
+    """``SQSBackend.send_message_batch`` that fails each entry SQS would refuse (a sender's
+    fault) and sends the others, and reads no counts inside."""
+    @functools.wraps(send_message_batch)
+    def send(self, queue_name, entries):
+        failed = {}
+        for key, entry in entries.items():
+            refused = refused_contents(entry["MessageBody"], entry.get("MessageAttributes"))
+            if refused:
+                failed[key] = {"Id": entry["Id"], "SenderFault": True,
+                               "Code": "InvalidMessageContents", "Message": refused}
+        if not failed:
+            return send_message_batch(self, queue_name, entries)
+        rest = {key: entry for key, entry in entries.items() if key not in failed}
+        messages, failures = send_message_batch(self, queue_name, rest) if rest else ([], [])
+        return messages, failures + list(failed.values())
+    return counts_unread(send)

@@ -160,6 +160,17 @@ def test_a_row_with_the_wrong_number_of_fields(row, found):
     pytest.param("order_id,customer_id,amount", "1001,1,12.50\x00", "amount", "12.50\x00",
                  "the value contains a control character (U+0000, NUL) at character 6; remove it",
                  id="nul-in-an-amount"),
+    # Valid UTF-8, but SQS refuses a message that holds them: rejected here, not dead-lettered
+    # at the publication (the emulator refuses them too).
+    pytest.param("customer_id,customer_name", "1,Non\uffffchar", "customer_name", "Non\uffffchar",
+                 "the value contains the non-character U+FFFF (no text holds it, and queues refuse "
+                 "it) at character 4; remove it", id="u-ffff-in-a-name"),
+    pytest.param("item_id,order_id", "\ufffe501,1001", "item_id", "\ufffe501",
+                 "the value contains the non-character U+FFFE (no text holds it, and queues refuse "
+                 "it) at character 1; remove it", id="u-fffe-in-an-id"),
+    pytest.param("customer_id,customer_name", "1,a\uffffb\x01", "customer_name", "a\uffffb\x01",
+                 "the value contains the non-character U+FFFF (no text holds it, and queues refuse "
+                 "it) at character 2 and 1 more such character; remove them", id="mixed"),
 ])
 @BOTH_PATHS
 def test_a_control_character_in_a_value_is_rejected_saying_which_and_where(
