@@ -59,7 +59,8 @@ class EventRunner:
                  sleep: Callable[[float], None] | None = None, invoker=None,
                  project: Path | None = None, visibility_seconds: int = EVENT_VISIBILITY_SECONDS,
                  extend_every_seconds: float | None = None, held_file: Path | None = None,
-                 delivery=None, function_environment: Mapping[str, str] | None = None) -> None:
+                 delivery=None, function_environment: Mapping[str, str] | None = None,
+                 still_ours: Callable[[], bool] | None = None) -> None:
         self._app = app
         self._project = project or project_dir()
         self._stage = stage
@@ -75,7 +76,8 @@ class EventRunner:
         self._sleep = sleep or self._stop.wait  # a stop cuts a wait short
         self._invoked: Counter[str] = Counter()
         self._intake = Intake(sqs, events_queue_url, self.handle_message, self._stop, self._sleep,
-                              visibility_seconds, extend_every_seconds, held_file, delivery)
+                              visibility_seconds, extend_every_seconds, held_file, delivery,
+                              still_ours)
 
     @property
     def stopping(self) -> bool:

@@ -92,7 +92,7 @@ class Intake:
     def __init__(self, sqs, queue_url: str, handle: Handle, stop: threading.Event,
                  sleep: Callable[[float], object], visibility_seconds: int = EVENT_VISIBILITY_SECONDS,
                  extend_every_seconds: float | None = None, held_file: Path | None = None,
-                 delivery=None) -> None:
+                 delivery=None, still_ours: Callable[[], bool] | None = None) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._handle = handle
@@ -103,6 +103,9 @@ class Intake:
         self._held_file = held_file
         self._outage = Outage(getattr(getattr(sqs, "meta", None), "endpoint_url", "") or "the endpoint")
         self._delivery = delivery  # chaos: duplicates and late deliveries, or None
+        # Whether the sandbox still counts this runner as its own (None: nothing to ask).
+        self._still_ours = still_ours
+        self._disowned = False
 
     @property
     def stopping(self) -> bool:
@@ -134,9 +137,10 @@ class Intake:
                 self._dispatch(slots(), stop_invoking)
         finally:
             stop_invoking()
-            handed = self._visibility.hand_back_all()
+            # Disowned, what it holds is the old sandbox's, and the held file the new one's.
+            handed = 0 if self._disowned else self._visibility.hand_back_all()
             self._visibility.close()
-            if self._held_file is not None:
+            if self._held_file is not None and not self._disowned:
                 self._held_file.unlink(missing_ok=True)
         logger.info("event runner stopped%s", f"; {plural(handed, 'event')} handed back to the "
                                               f"queue for the next runner" if handed else "")
@@ -179,10 +183,21 @@ class Intake:
                 messages = self._receive(wait_seconds, max_messages)
             except Exception as exc:  # noqa: BLE001 - whatever the failure, wait and try again
                 self._sleep(self._outage.failed(exc))
+                if self._still_ours is not None and not self._still_ours():
+                    self._disown()
                 continue
             self._outage.answered()
             return messages
         return []
+
+    def _disown(self) -> None:
+        """The sandbox was stopped (or another took its place) while its emulator did not
+        answer: stop before an emulator that answers there later, someone else's, is asked."""
+        logger.warning("this runner's sandbox was stopped or replaced while its emulator did not "
+                       "answer: the runner stops, and takes nothing from an emulator that answers "
+                       "at %s later", self._queue_url)
+        self._disowned = True
+        self._stop.set()
 
     def _handle_and_delete(self, message: dict) -> list[Invocation]:
         invocations = self._handle(message["Body"], message.get("MessageId"))

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from chalicelib import aws
@@ -50,7 +51,7 @@ from scripts.sandbox.function_config import project_dir
 from scripts.sandbox.intake import wait_for_queue_url
 from scripts.sandbox.invokers import BeyondThePackage, InProcessInvoker, PoolInvoker
 from scripts.sandbox.notifications import events_queue_name, load_app
-from scripts.sandbox.state import sandbox_dir
+from scripts.sandbox.state import load_state, sandbox_dir
 
 __all__ = ["EventRunner", "build_runner", "main"]
 
@@ -64,7 +65,8 @@ def build_runner(stage: str, sqs, max_attempts: int | None, retry_delay: float,
                  stop: threading.Event | None = None,
                  beyond: BeyondThePackage | None = None,
                  function_environment: Mapping[str, str] | None = None,
-                 status_file: Path | None = None, function_output: int | None = None) -> EventRunner:
+                 status_file: Path | None = None, function_output: int | None = None,
+                 still_ours: Callable[[], bool] | None = None) -> EventRunner:
     """The runner of the stage's events, taking them with ``sqs`` (a client of the sandbox's
     endpoint); ``function_environment`` is what the function gets beside its own variables.
     Environments (not ``in_process``) are listed in ``status_file`` (none if None) and write
@@ -87,11 +89,21 @@ def build_runner(stage: str, sqs, max_attempts: int | None, retry_delay: float,
             forget_settings=lambda: runner.forget_function_settings(), output=function_output),
         held_file=sandbox_dir() / HELD_FILE,
         delivery=ChaosDelivery(chaos, sqs, events_url) if chaos else None,
-        function_environment=function_environment)
+        function_environment=function_environment, still_ours=still_ours)
     if chaos:
         logger.warning("chaos mode is ON: %s; each fault injected on purpose is logged on a "
                        "line 'CHAOS <fault>: ...'", chaos.describe())
     return runner
+
+
+def runs_its_sandbox() -> bool:
+    """Whether the sandbox (its state.json) still names this process as its runner: after
+    `make local-down`, or a new sandbox in its place, it does not."""
+    try:
+        state = load_state()
+    except ValueError:  # being written this moment: ask again later
+        return True
+    return state is not None and state.runner_pid == os.getpid()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     # function too (the environments inherit it; `make local-run` set it in this process).
     runner = build_runner(args.stage, aws.client("sqs"), args.max_attempts, args.retry_delay,
                           args.in_process, chaos=chaos, stop=stopped, beyond=beyond,
-                          status_file=sandbox_dir() / "environments.json")
+                          status_file=sandbox_dir() / "environments.json", still_ours=runs_its_sandbox)
     if stopped.is_set():
         runner.stop()
     runner.run_forever()

@@ -127,6 +127,29 @@ def test_an_emulator_that_stops_answering_does_not_end_the_runner(tmp_path):
         sandbox.sandbox("down", check=False)
 
 
+def test_a_runner_whose_sandbox_is_gone_stops_instead_of_serving_the_next_emulator_there(tmp_path):
+    port = free_port()
+    sandbox = RunningSandbox(tmp_path / "sandbox", free_port()).use_external(port)
+    sandbox.directory.mkdir()
+    with moto_server_on(port, tmp_path / "moto.log"):
+        sandbox.sandbox("up")
+        wait_for_line(sandbox, "event runner started")
+        _, runner = sandbox.pids()
+    try:
+        wait_for_line(sandbox, "does not answer", timeout=30)
+        # The sandbox is forgotten (as `rm -rf .sandbox` leaves it): whatever answers on that
+        # port next, another user's or another clone's emulator, is not this runner's to serve.
+        (sandbox.directory / "state.json").unlink()
+        deadline = time.monotonic() + 30
+        while pid_running(runner):
+            assert time.monotonic() < deadline, "the runner went on waiting for the emulator"
+            time.sleep(0.2)
+        wait_for_line(sandbox, "the runner stops, and takes nothing from an emulator")
+    finally:
+        if pid_running(runner):
+            os.killpg(runner, signal.SIGKILL)
+
+
 def test_local_up_after_an_emulator_crash_says_it_starts_empty_and_keeps_the_old_logs(tmp_path):
     sandbox = RunningSandbox(tmp_path / "sandbox", free_port())
     sandbox.directory.mkdir()
