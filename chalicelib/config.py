@@ -61,7 +61,7 @@ class Settings:
             row_shards=_positive_int(env, "ROW_SHARDS", 8),
             max_file_bytes=_positive_int(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES),
             row_retention_days=_positive_int(env, "ROW_RETENTION_DAYS", 30),
-            publication_lease_seconds=_positive_int(env, "PUBLICATION_LEASE_SECONDS", 30),
+            publication_lease_seconds=_lease_seconds(env),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             stage=env.get("STAGE") or DEFAULT_STAGE,
         )
@@ -88,6 +88,22 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = 0
     if value < 1:
         raise ConfigurationError(f"{name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+# A sender renews its lease every quarter of it and stops sending after three quarters
+# without a renewal: under 5 s, one throttled renewal (the SDK backs off for seconds)
+# ends a live sender's claim, and large batches never finish.
+MIN_LEASE_SECONDS = 5
+
+
+def _lease_seconds(env: Mapping[str, str]) -> int:
+    value = _positive_int(env, "PUBLICATION_LEASE_SECONDS", 30)
+    if value < MIN_LEASE_SECONDS:
+        raise ConfigurationError(
+            f"PUBLICATION_LEASE_SECONDS={value} is too short: the sender renews its claim every "
+            f"quarter of it, and one throttled renewal would end a live sender's claim; use at "
+            f"least {MIN_LEASE_SECONDS} (10 in the sandbox, 30 in AWS)")
     return value
 
 

@@ -68,10 +68,11 @@ def run_foreground(stage: str) -> int:
         return 1
     if pid_alive(state.runner_pid, RUNNER_MODULE):
         # Two runners would compete for the same events: this one takes over.
-        stop_process(state.runner_pid, RUNNER_MODULE)
-        state.runner_pid = 0
+        stopped, state.runner_pid = state.runner_pid, 0
+        stop_process(stopped, RUNNER_MODULE)
         save_state(state)
-        print("Stopped the background event runner; `make local-up` starts it again.")
+        print(f"Stopped the event runner that ran (pid {stopped}): this one takes over; "
+              f"once it stops, `make local-up` starts a background runner again.")
     # This process becomes the sandbox's runner (exec keeps its pid and its terminal):
     # `make local-status` shows it running, `make local-up` starts no second one beside
     # it, `make local-down` stops it.

@@ -45,7 +45,7 @@ def test_the_foreground_runner_is_shown_reused_and_stopped_as_the_sandbox_s_runn
                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_text(output, "event runner started")
-        assert "Stopped the background event runner" in output.read_text()
+        assert f"Stopped the event runner that ran (pid {background})" in output.read_text()
         assert not pid_running(background)
         # The foreground runner is the one the sandbox knows of ...
         status = sandbox.sandbox("status")  # exits 0: everything runs

@@ -115,3 +115,14 @@ def test_row_retention_days_is_thirty_unless_set_and_must_be_positive():
     with pytest.raises(ConfigurationError,
                        match="^ROW_RETENTION_DAYS must be a positive whole number, got '0'$"):
         Settings.from_env({**REQUIRED, "ROW_RETENTION_DAYS": "0"})
+
+
+@pytest.mark.parametrize("seconds, accepted", [("2", False), ("4", False), ("5", True), ("30", True)])
+def test_a_publication_lease_too_short_to_survive_a_throttled_renewal_is_refused(seconds, accepted):
+    env = {**REQUIRED, "PUBLICATION_LEASE_SECONDS": seconds}
+    if accepted:
+        assert Settings.from_env(env).publication_lease_seconds == int(seconds)
+        return
+    with pytest.raises(ConfigurationError, match=rf"PUBLICATION_LEASE_SECONDS={seconds} is too short.*"
+                                                 r"at least 5"):
+        Settings.from_env(env)
