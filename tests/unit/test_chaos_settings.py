@@ -74,6 +74,17 @@ def test_a_late_event_goes_back_to_the_queue_and_a_duplicate_is_sent_again_once(
     assert len(duplicated.sent) == 1  # a copy is not copied again
 
 
+def test_an_event_received_before_is_lambda_s_retry_and_gets_no_delivery_fault():
+    # Handed back by a runner that stopped mid-invocation: a late copy would be a new message,
+    # a new request id, and the retry of the publication it was sending would be lost.
+    queue = Queue()
+    delivery = ChaosDelivery(Chaos.parse("late=1,duplicate=1"), queue, "url")
+    again = {**s3_message("a/items_1.csv"), "Attributes": {"ApproximateReceiveCount": "2"}}
+
+    assert delivery.take(again)
+    assert queue.sent == [] and queue.deleted == []
+
+
 def test_what_is_not_an_upload_is_delivered_as_it_is():
     queue = Queue()
     delivery = ChaosDelivery(Chaos.parse("late=1,duplicate=1"), queue, "url")

@@ -5,7 +5,8 @@ puts a copy of the event on the events queue (a copy of S3's own JSON, as
 S3's duplicates are), half of them to run at once beside the original, the
 others up to 5 s later; a ``late`` event goes
 back to the queue for up to 8 s while later events overtake it. Copies carry
-the message attribute ``chaos`` and are not made late or duplicated again.
+the message attribute ``chaos`` and are not made late or duplicated again, nor
+is an event received before (S3's faults are in its first delivery).
 """
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ class ChaosDelivery:
         event = _event_of(message["Body"])
         if copy or event is None:
             return True  # a copy comes once more only; a test event is no upload
+        if int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1:
+            # Received before: a runner that stopped handed it back, or its visibility ran
+            # out. It is Lambda's retry of an event already delivered, which must keep its
+            # request id (its publication's lease is that id's), not S3 delivering anew: a
+            # late copy would be a new message, so a new event, and the retry would be lost.
+            return True
         # The same upload gets the same faults under the same seed; its n-th
         # delivery (an identical re-upload) is a decision of its own.
         self._seen[event] += 1
