@@ -39,7 +39,7 @@ from scripts.sandbox.lifecycle import (
     up,
 )
 from scripts.sandbox.local_api import serve_api
-from scripts.sandbox.state import HOST, TO_FUNCTION, TO_RUNNER
+from scripts.sandbox.state import HOST, TO_FUNCTION, TO_RUNNER, State, changing_state
 from scripts.sandbox.status import status
 
 
@@ -56,16 +56,32 @@ def print_env() -> int:
 
 
 def run_foreground(stage: str) -> int:
-    state = require_running()
-    if state is None:
-        return 1
+    # Read, stop the runner that runs, register and become the runner, as one step: the
+    # lock's file closes with the exec (not inherited), once this process's command line
+    # is the runner's, which is what `make local-up` looks for.
+    with changing_state():
+        state = require_running()
+        if state is None:
+            return 1
+        if not _take_over_as_runner(state):
+            return 1
+        # Here the function runs in this very process, as Lambda would run it with the
+        # AWS_ENDPOINT_URL that LocalStack sets: the sandbox's endpoint and dummy credentials
+        # in this process's environment are the function's, and the runner's with them.
+        os.environ.update(state.client_env)
+        os.execv(sys.executable, [sys.executable, "-m", RUNNER_MODULE, "--stage", stage, "--in-process"])
+
+
+def _take_over_as_runner(state: State) -> bool:
+    """Stop the runner that runs and name this process the sandbox's runner; False (having
+    said why) if the sandbox's events go elsewhere."""
     if state.delivery == TO_FUNCTION:
         # Both would get nothing or everything twice: the switch is the user's to make.
         print("S3 events of this sandbox invoke the function deployed in LocalStack, so a "
               "local runner would receive none. Send them here first with "
               "`make local-deliver TO=runner` (and back with `make local-deliver TO=function`).",
               file=sys.stderr)
-        return 1
+        return False
     if pid_alive(state.runner_pid, RUNNER_MODULE):
         # Two runners would compete for the same events: this one takes over.
         stopped, state.runner_pid = state.runner_pid, 0
@@ -78,11 +94,7 @@ def run_foreground(stage: str) -> int:
     # it, `make local-down` stops it.
     state.runner_pid = os.getpid()
     save_state(state)
-    # Here the function runs in this very process, as Lambda would run it with the
-    # AWS_ENDPOINT_URL that LocalStack sets: the sandbox's endpoint and dummy credentials
-    # in this process's environment are the function's, and the runner's with them.
-    os.environ.update(state.client_env)
-    os.execv(sys.executable, [sys.executable, "-m", RUNNER_MODULE, "--stage", stage, "--in-process"])
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

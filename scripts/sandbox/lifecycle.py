@@ -20,9 +20,11 @@ from scripts.sandbox.notifications import events_queue_name, load_app, s3_events
 from scripts.sandbox.processes import endpoint_answers, pid_alive, port_in_use, spawn, stop_process
 from scripts.sandbox.state import (
     HOST,
+    RUNNER_MODULE,
     TO_FUNCTION,
     TO_RUNNER,
     State,
+    changing_state,
     client_env,
     emulator_client,
     load_state,
@@ -40,7 +42,7 @@ from scripts.stage.provision import (
     provision,
 )
 
-RUNNER_MODULE, EMULATOR_MODULE = "scripts.sandbox.runner", "scripts.sandbox.emulator"
+EMULATOR_MODULE = "scripts.sandbox.emulator"
 RUNNER_LOG, EMULATOR_LOG = "runner.log", "emulator.log"
 _KEPT_RUNS = 5
 
@@ -102,6 +104,11 @@ def keep_previous_logs() -> Path | None:
 
 def up(stage: str = "local", requested_mode: str | None = None, quiet: bool = False) -> tuple[State, bool]:
     """Start (or reuse) the sandbox; return its state and whether this call started it."""
+    with changing_state():
+        return _up(stage, requested_mode, quiet)
+
+
+def _up(stage: str, requested_mode: str | None, quiet: bool) -> tuple[State, bool]:
     say = (lambda *a: None) if quiet else print
     sandbox_dir().mkdir(parents=True, exist_ok=True)
     state = load_state()
@@ -318,6 +325,11 @@ def _provision(clients: Clients, stage: str, mode: str, endpoint: str, port: int
 
 def deliver(state: State, to: str) -> State:
     """Send the running sandbox's S3 events to the local runner or to the deployed function."""
+    with changing_state():
+        return _deliver(load_state() or state, to)
+
+
+def _deliver(state: State, to: str) -> State:
     if to not in (TO_RUNNER, TO_FUNCTION):
         raise SandboxError(f"TO={to!r}: say TO={TO_RUNNER} or TO={TO_FUNCTION}")
     if to == TO_FUNCTION and state.mode != "localstack":
@@ -354,6 +366,11 @@ def _stop(state: State) -> None:
 
 
 def down(quiet: bool = False) -> None:
+    with changing_state():
+        _down(quiet)
+
+
+def _down(quiet: bool) -> None:
     say = (lambda *a: None) if quiet else print
     state = load_state()
     if state is None:

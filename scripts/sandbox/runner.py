@@ -51,7 +51,8 @@ from scripts.sandbox.function_config import project_dir
 from scripts.sandbox.intake import wait_for_queue_url
 from scripts.sandbox.invokers import BeyondThePackage, InProcessInvoker, PoolInvoker
 from scripts.sandbox.notifications import events_queue_name, load_app
-from scripts.sandbox.state import load_state, sandbox_dir
+from scripts.sandbox.processes import pid_alive
+from scripts.sandbox.state import RUNNER_MODULE, load_state, sandbox_dir
 
 __all__ = ["EventRunner", "build_runner", "main"]
 
@@ -106,6 +107,17 @@ def runs_its_sandbox() -> bool:
     return state is not None and state.runner_pid == os.getpid()
 
 
+def another_runner() -> int:
+    """The pid of the sandbox's runner if that is a live process other than this one, else 0."""
+    try:
+        state = load_state()
+    except ValueError:  # being written this moment: the lifecycle's lock orders the rest
+        return 0
+    if state is None or state.runner_pid in (0, os.getpid()):
+        return 0
+    return state.runner_pid if pid_alive(state.runner_pid, RUNNER_MODULE) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="local")
@@ -119,18 +131,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chaos", default="", help="faults to inject (CHAOS), e.g. all")
     parser.add_argument("--chaos-seed", type=int, default=0)
     args = parser.parse_args(argv)
+    running = another_runner()
+    if running:
+        # It would take back the events that runner holds, as a dead runner's, and run them twice.
+        print(f"error: the sandbox's event runner already runs (pid {running}). `make local-run` "
+              f"takes over from it in the foreground; `make local-up` starts one if none runs.",
+              file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     stopped = threading.Event()
     runner: EventRunner | None = None
+    # A signal handler runs in the main thread between two of its steps, perhaps inside an
+    # Event's own lock (a wait, a set), where setting an Event would wait for ever: the
+    # handler only writes a byte, and a thread of its own does the stopping.
+    wake_read, wake_write = os.pipe()
 
-    def stop(signum, frame):
+    def stop_when_signalled() -> None:
+        os.read(wake_read, 1)
         stopped.set()
         if runner is not None:
             runner.stop()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=stop_when_signalled, daemon=True, name="stop-on-signal").start()
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.write(wake_write, b"!"))
+    signal.signal(signal.SIGINT, lambda signum, frame: os.write(wake_write, b"!"))
     chaos = Chaos.parse(args.chaos, args.chaos_seed)
     if chaos.on and args.in_process:
         logger.warning("chaos mode is off in the foreground runner (a kill would end this "

@@ -1,8 +1,11 @@
 """Where the sandbox keeps its state (.sandbox/), and what a client needs to reach it."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,10 +16,26 @@ from scripts.sandbox.errors import SandboxError
 HOST = "127.0.0.1"
 # Where the bucket's S3 events go.
 TO_RUNNER, TO_FUNCTION = "runner", "function"
+# The event runner's module: what its command line holds (processes.pid_alive).
+RUNNER_MODULE = "scripts.sandbox.runner"
 
 
 def sandbox_dir() -> Path:
     return Path(os.environ.get("SANDBOX_DIR") or PROJECT_DIR / ".sandbox")
+
+
+@contextlib.contextmanager
+def changing_state() -> Iterator[None]:
+    """The sandbox's lock, held while a command reads, acts on and rewrites its state:
+    `make local-up`, `make local-run`, `make local-down` and `make local-deliver` run one
+    at a time, so that none acts on a state another is changing (two runners, a lost pid)."""
+    sandbox_dir().mkdir(parents=True, exist_ok=True)
+    with open(sandbox_dir() / "state.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def sandbox_port() -> int:

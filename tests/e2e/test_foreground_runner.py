@@ -7,13 +7,14 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT_DIR, SAMPLE_BATCH
-from tests.e2e.conftest import RunningSandbox, free_port, pid_running
+from tests.e2e.conftest import RunningSandbox, free_port, pid_running, run
 
 pytestmark = pytest.mark.e2e
 
@@ -106,3 +107,46 @@ def test_status_with_the_runner_stopped_says_it_is_down_and_what_starts_it(sandb
     assert status.returncode == 1 and "NOT RUNNING" in status.stdout
     assert "the event runner is not running — run `make local-up` to start it again" in status.stdout
     assert pid_running(runner_pid(sandbox))
+
+
+def runners_of(sandbox: RunningSandbox) -> set[int]:
+    """The live event runners started for this sandbox (by its folder), whoever started them."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"scripts.sandbox.runner" in command and \
+                f"SANDBOX_DIR={sandbox.directory}".encode() in environment and pid_running(int(entry.name)):
+            found.add(int(entry.name))
+    return found
+
+
+def test_a_runner_started_by_hand_beside_the_sandbox_s_own_refuses_to_start(sandbox):
+    running = runner_pid(sandbox)
+    hand = run([sys.executable, "-m", "scripts.sandbox.runner", "--stage", "local"], sandbox.env, check=False)
+
+    assert hand.returncode == 1
+    assert f"the sandbox's event runner already runs (pid {running})" in hand.stderr
+    assert runners_of(sandbox) == {running}
+
+
+def test_local_up_and_local_run_at_once_leave_one_runner_and_the_state_names_it(sandbox, tmp_path):
+    for round_ in range(3):
+        output = tmp_path / f"local-run-{round_}.out"
+        with open(output, "wb") as out:
+            foreground = subprocess.Popen(["make", "-s", "local-run"], cwd=PROJECT_DIR, env=sandbox.base_env,
+                                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            sandbox.sandbox("up")
+            wait_for_text(output, "event runner started")
+            assert runners_of(sandbox) == {runner_pid(sandbox)}, f"round {round_}"
+        finally:
+            os.killpg(foreground.pid, signal.SIGTERM)
+            foreground.wait(timeout=30)
+        sandbox.sandbox("up")  # a background runner again, for the next round
+        assert runners_of(sandbox) == {runner_pid(sandbox)}
