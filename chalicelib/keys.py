@@ -12,7 +12,9 @@ filed with that batch, so that its status shows it.
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +23,9 @@ from chalicelib.kinds import KINDS  # imported from here by the store, the pipel
 
 # A batch id is letters, digits, '-' and '.', starting with a letter or digit.
 BATCH_ID_MAX = 100
+# S3's limit on an object key, and DynamoDB's on a sort key: 1,024 bytes of UTF-8. An
+# upload's key may be that long, so a key made from it (a report's, a record's) may not.
+KEY_MAX_BYTES = 1024
 _BATCH_ID = rf"[A-Za-z0-9][A-Za-z0-9.-]{{0,{BATCH_ID_MAX - 1}}}"
 BATCH_ID_PATTERN = re.compile(_BATCH_ID)
 _FILE_NAME = re.compile(rf"({'|'.join(map(re.escape, KINDS))})_({_BATCH_ID})\.csv")
@@ -234,7 +239,10 @@ def _character(char: str) -> str:
         return f"the non-character U+{ord(char):04X}"
     if char.isprintable():
         return f"'{char}'"
-    return f"the control character U+{ord(char):04X}"
+    if unicodedata.category(char) == "Cc":
+        return f"the control character U+{ord(char):04X}"
+    name = unicodedata.name(char, "")  # a space, a format character, an unassigned one
+    return f"the character U+{ord(char):04X}" + (f" ({name})" if name else "")
 
 
 def suggested_batch_id(batch_text: str) -> str:
@@ -247,3 +255,16 @@ def _fixed_batch_id(batch_text: str) -> str:
     fixed = "".join(c if _BATCH_ID_CHAR.fullmatch(c) else "-" for c in batch_text)
     fixed = fixed.lstrip("-.")[:BATCH_ID_MAX]
     return fixed or "<batch id>"
+
+
+def within_key_limit(text: str, suffix: str = "", limit: int = KEY_MAX_BYTES) -> str:
+    """``text`` and ``suffix``, if they fit in ``limit`` bytes; else the start of ``text``,
+    '~', a hash of all of it, and ``suffix``: two texts still make two keys, and a person
+    still recognises the start."""
+    whole = text + suffix
+    if len(whole.encode()) <= limit:
+        return whole
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    room = limit - len(suffix.encode()) - len(digest) - 1
+    start = text.encode()[:room].decode("utf-8", "ignore")  # not half a character
+    return f"{start}~{digest}{suffix}"

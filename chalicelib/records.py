@@ -46,7 +46,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.errors import PipelineError
-from chalicelib.keys import KINDS
+from chalicelib.keys import KINDS, within_key_limit
 from chalicelib.publication import PUBLICATION_SORT_KEY, FileVersions, Publication, publication_from_item
 from chalicelib.row_store import WriteSet
 
@@ -289,7 +289,7 @@ class BatchRecords:
     # --- misnamed uploads -----------------------------------------------------
     def record_misnamed(self, scope: str, record: MisnamedFile) -> None:
         """Note a misnamed upload under ``scope`` (``batch#<key>`` or ``folder#<folder>``)."""
-        item = {"pk": {"S": scope}, "sk": {"S": _MISNAMED + record.file_name},
+        item = {"pk": {"S": scope}, "sk": {"S": _misnamed_sort_key(record.file_name)},
                 "object_key": {"S": record.key}, "report_key": {"S": record.report_key},
                 "reason": {"S": record.reason}, "processed_at": {"S": record.processed_at}}
         if record.kind:
@@ -309,7 +309,7 @@ class BatchRecords:
 
     def forget_misnamed(self, scope: str, file_name: str) -> None:
         self._client.delete_item(TableName=self._table,
-                                 Key={"pk": {"S": scope}, "sk": {"S": _MISNAMED + file_name}})
+                                 Key={"pk": {"S": scope}, "sk": {"S": _misnamed_sort_key(file_name)}})
 
 
 def _file_record_from_item(item: dict) -> FileRecord:
@@ -332,6 +332,11 @@ def batch_scope(batch_key: str) -> str:
 
 def folder_scope(folder: str) -> str:
     return f"folder#{folder}"
+
+
+def _misnamed_sort_key(file_name: str) -> str:
+    # The name is also in the item (object_key): the sort key only has to be the name's own.
+    return within_key_limit(_MISNAMED + file_name)
 
 
 def _misnamed_from_item(item: dict) -> MisnamedFile:

@@ -17,22 +17,22 @@ from typing import Any
 
 from chalicelib.aggregation import BatchSummary
 from chalicelib.errors import RejectedInputError
-from chalicelib.keys import BatchRef
+from chalicelib.keys import BatchRef, within_key_limit
 
 REPORT_PREFIX = "reports/"
 UNKNOWN_NAMES_PREFIX = "unknown-names/"
 
 
 def rejection_report_key(batch_key: str, file_name: str) -> str:
-    return f"{REPORT_PREFIX}{batch_key}/{file_name}.json"
+    return within_key_limit(f"{REPORT_PREFIX}{batch_key}/{file_name}", ".json")
 
 
 def unknown_name_report_key(object_key: str) -> str:
-    return f"{UNKNOWN_NAMES_PREFIX}{object_key}.json"
+    return within_key_limit(f"{UNKNOWN_NAMES_PREFIX}{object_key}", ".json")
 
 
 def batch_report_key(batch_key: str) -> str:
-    return f"{REPORT_PREFIX}{batch_key}/batch.json"
+    return within_key_limit(f"{REPORT_PREFIX}{batch_key}/batch", ".json")
 
 
 class ReportWriter:

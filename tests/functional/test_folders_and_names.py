@@ -142,6 +142,17 @@ def test_a_name_with_an_invalid_batch_id_is_filed_with_the_batch_it_means_until_
     assert sandbox.result_keys("reports/") == ["reports/p/b-1/batch.json"]
 
 
+def test_a_misnamed_upload_with_a_key_as_long_as_s3_allows_is_reported_not_failed(sandbox):
+    key = "partner-a/" + "x" * 1000 + ".txt"  # 1,014 bytes: S3 takes up to 1,024
+    outcome = sandbox.upload(key, b"order_id\n1\n")
+
+    assert outcome["status"] == "rejected"  # it failed on a sort key over DynamoDB's 1,024 bytes
+    [report] = sandbox.result_keys("unknown-names/")
+    assert len(report.encode()) <= 1024 and report == outcome["report_key"]
+    [misnamed] = status(sandbox, "partner-a/b1")["misnamed_in_folder"]
+    assert misnamed["key"] == key and misnamed["report_key"] == report
+
+
 def test_a_folder_marker_is_ignored_without_a_report(sandbox):
     outcome = sandbox.upload("partner-a/", b"")
 

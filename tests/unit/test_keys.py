@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import Problem
-from chalicelib.keys import KINDS, BatchRef, MisnamedObjectError, ObjectName, parse_object_key
+from chalicelib.keys import (
+    KINDS,
+    BatchRef,
+    MisnamedObjectError,
+    ObjectName,
+    parse_object_key,
+    within_key_limit,
+)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -153,3 +160,27 @@ def test_a_folder_whose_name_no_message_can_carry_is_misnamed(key, named):
     assert problem.reason == (f"the folder's name holds {named}, which no message can carry; "
                               f"upload into a folder without it")
     assert caught.value.batch is None
+
+
+def test_a_key_made_from_a_long_upload_key_stays_within_s3_s_and_dynamodb_s_1024_bytes():
+    short = within_key_limit("reports/p/orders_b1.csv", ".json")
+    long_a = within_key_limit("unknown-names/" + "é" * 600 + "a", ".json")
+    long_b = within_key_limit("unknown-names/" + "é" * 600 + "b", ".json")
+
+    assert short == "reports/p/orders_b1.csv.json"  # as it was, when it fits
+    for key in (long_a, long_b):
+        assert len(key.encode()) <= 1024 and key.endswith(".json") and key.startswith("unknown-names/éé")
+    assert long_a != long_b  # names differing at their end still make two keys
+    assert within_key_limit("unknown-names/" + "é" * 600 + "a", ".json") == long_a  # the same each time
+
+
+@pytest.mark.parametrize("char, named", [
+    ("\u00a0", "the character U+00A0 (NO-BREAK SPACE)"),
+    ("\u2028", "the character U+2028 (LINE SEPARATOR)"),
+    ("\x1b", "the control character U+001B"),
+])
+def test_a_batch_id_s_invisible_character_is_named_for_what_it_is(char, named):
+    with pytest.raises(MisnamedObjectError) as caught:
+        parse_object_key(f"orders_b{char}1.csv")
+
+    assert named in str(caught.value)
