@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from scripts import cli
 from scripts.logs import format_line
 from scripts.sandbox import lifecycle
@@ -78,15 +80,20 @@ def replay(runner: EventRunner, sqs, dlq_url: str, dry_run: bool = False,
         keeper.hold(message)
     try:
         for message in snapshot:
-            try:
-                done = _replay_one(runner, message, result, dry_run)
-            finally:
-                keeper.release(message)
+            done = _replay_one(runner, message, result, dry_run)
             if done:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             else:
                 sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
                                               VisibilityTimeout=0)
+            keeper.release(message)
+    except BaseException:
+        # Interrupted (Ctrl-C, the emulator gone): the records not finished, the one being
+        # replayed among them, are visible again now rather than in 15 minutes. Replaying
+        # one twice is harmless: a file already recorded is a duplicate.
+        with contextlib.suppress(Exception):  # the emulator may be the reason
+            keeper.hand_back_all()
+        raise
     finally:
         keeper.close()
     return result
@@ -309,6 +316,15 @@ def main(argv: list[str] | None = None) -> int:
         copier.start()
         try:
             result = replay(runner, sqs, state.dead_letter_queue_url, args.dry_run)
+        except KeyboardInterrupt:
+            print("make replay was interrupted: the records it had not finished are back on the "
+                  "dead-letter queue; `make replay` takes them again.", file=sys.stderr)
+            return 130
+        except (BotoCoreError, ClientError) as exc:
+            print(f"make replay stopped: the sandbox's emulator failed to answer ({exc}). "
+                  f"`make local-status` says what runs; the records it had not finished are on "
+                  f"the dead-letter queue for the next `make replay`.", file=sys.stderr)
+            return 1
         finally:
             runner.close()  # the environments end: the pipe's last writers
             os.close(function_output)

@@ -129,6 +129,29 @@ def test_replay_sends_dead_lettered_events_back_once_the_cause_is_fixed(sandbox,
     assert [json.loads(b) for b in _bodies(sandbox, dlq)] == [{"id": "1", "name": "a customer message"}]
 
 
+def test_an_interrupted_replay_puts_back_at_once_the_records_it_had_not_finished(
+        sandbox, runner, monkeypatch):
+    from scripts.replay import replay
+    dlq = dead_letter_the_sample_batch(sandbox, runner, monkeypatch)
+    handled = []
+
+    def interrupted_at_the_second(message):
+        handled.append(message)
+        if len(handled) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second record is replayed
+        return []
+    monkeypatch.setattr(runner, "handle_message", interrupted_at_the_second)
+
+    with pytest.raises(KeyboardInterrupt):
+        replay(runner, sandbox.sqs, dlq)
+
+    # The first was done with (no handler took it: left in place); the second and the third
+    # are visible again now, not when the snapshot's 15 minutes end.
+    counts = sandbox.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"],
+            counts["ApproximateNumberOfMessagesNotVisible"]) == ("3", "0")
+
+
 def test_an_event_handled_past_the_queue_s_visibility_timeout_is_not_handed_out_again(sandbox, monkeypatch):
     # Three 15-minute attempts outlast the events queue's 900 s; here 2 s stand
     # for them, and two events taken at once whose handling takes 2.5 s each.
