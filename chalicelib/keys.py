@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from chalicelib.errors import Problem, UnknownObjectKeyError
 from chalicelib.kinds import KINDS  # imported from here by the store, the pipeline and the scripts
+from chalicelib.parsing.rules import CONTROL
 
 # A batch id is letters, digits, '-' and '.', starting with a letter or digit.
 BATCH_ID_MAX = 100
@@ -130,11 +131,6 @@ def _problem(value: str, reason: str) -> Problem:
     return Problem(line=0, column="", value=value, reason=reason)
 
 
-# C0 controls, DEL and the non-characters U+FFFE and U+FFFF, as for a file's values
-# (parsing.rules): SQS refuses a message that holds one.
-_UNSENDABLE = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
-
-
 def _folder_problems(key: str, folder: str) -> list[Problem]:
     if not key:
         return [_problem("", "the object key is empty")]
@@ -143,7 +139,8 @@ def _folder_problems(key: str, folder: str) -> list[Problem]:
         return [_problem(folder + "/", "the folder has an empty name: the key starts with '/' "
                                        "or has '//' in it; remove the extra '/'")]
     # The folder is in every message of the batch, and a queue refuses these characters.
-    unsendable = sorted({c for c in folder if _UNSENDABLE.fullmatch(c)}, key=folder.index)
+    # The characters a file's value may not hold either (SQS refuses a message with one).
+    unsendable = sorted(set(CONTROL.findall(folder)), key=folder.index)
     if unsendable:
         return [_problem(folder + "/", "the folder's name holds " + ", ".join(map(_character, unsendable))
                          + ", which no message can carry; upload into a folder without it")]

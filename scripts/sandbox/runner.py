@@ -100,19 +100,13 @@ def build_runner(stage: str, sqs, max_attempts: int | None, retry_delay: float,
 def runs_its_sandbox() -> bool:
     """Whether the sandbox (its state.json) still names this process as its runner: after
     `make local-down`, or a new sandbox in its place, it does not."""
-    try:
-        state = load_state()
-    except ValueError:  # being written this moment: ask again later
-        return True
+    state = load_state()
     return state is not None and state.runner_pid == os.getpid()
 
 
 def another_runner() -> int:
     """The pid of the sandbox's runner if that is a live process other than this one, else 0."""
-    try:
-        state = load_state()
-    except ValueError:  # being written this moment: the lifecycle's lock orders the rest
-        return 0
+    state = load_state()
     if state is None or state.runner_pid in (0, os.getpid()):
         return 0
     return state.runner_pid if pid_alive(state.runner_pid, RUNNER_MODULE) else 0

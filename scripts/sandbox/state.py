@@ -117,5 +117,8 @@ def load_state() -> State | None:
 
 
 def save_state(state: State) -> None:
-    state_path().write_text(json.dumps(asdict(state), indent=2))
+    # Whole or not at all: runners read it while a command rewrites it.
+    written = state_path().with_suffix(".tmp")
+    written.write_text(json.dumps(asdict(state), indent=2))
+    written.replace(state_path())
 
